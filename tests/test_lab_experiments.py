@@ -76,9 +76,10 @@ def test_paired_gain_and_noise_axes():
     assert ex._noise_of(ex.RunSpec("capo", "oracle")) == (0.0, 0.0)
 
 
-def test_separators_join_next_step():
-    from capo.credit import AlignedResponse
-    from capo.lab.trainer_adapter import separators_join_next_step
+def test_lab_separators_option_reaches_the_trainer():
+    """RunSpec(separators="next") is passed to the production trainer as its `separators` setting."""
+    from capo.lab.trainer_adapter import credit_settings
 
-    a = AlignedResponse("x", [], [0, 0, -1, 1, 1, -1, -1, 2, -1])
-    assert separators_join_next_step([a])[0].token_steps == [0, 0, 1, 1, 1, 2, 2, 2, -1]
+    fixed = credit_settings(ex.RunSpec("capo", "oracle", C=2, P=5, separators="next"))
+    assert (fixed.separators, fixed.P, fixed.vote) == ("next", 5, "intersection")
+    assert credit_settings(ex.RunSpec("capo", "oracle")).separators == "outside"

@@ -151,7 +151,7 @@ def test_resume_continues_exactly(boxer_dir, data_file, tmp_path):
             assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-7), key
 
 
-def test_verl_schema_parquet_and_lora(boxer_dir, tmp_path):
+def test_verl_schema_parquet_lora_and_credit_options(boxer_dir, tmp_path):
     pytest.importorskip("peft")
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -162,6 +162,7 @@ def test_verl_schema_parquet_and_lora(boxer_dir, tmp_path):
     pq.write_table(pa.Table.from_pylist(rows), parquet)
     run = tmp_path / "lora"
     assert capo_main(train_args(boxer_dir, parquet, run, "model.lora=true", "model.lora_r=4", "--no-eval",
+                                "capo.separators=next", "capo.critique=incorrect", "capo.vote=average",
                                 steps=2)) == 0
     assert metric_steps(run) == [1, 2]
     assert (run / "final" / "adapter_config.json").is_file()

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from capo.judges.base import Critique, CritiqueRequest, Judge, JudgeResult
 from capo.judges.cache import CachedSample, CritiqueCache, cache_key

@@ -44,8 +44,8 @@ class RunSpec:
     num_critiques: int = 1
     C: float = 2.0
     P: float = 1.0
-    # "outside": production credit (separator tokens between steps get C*r_v only);
-    # "next": lab diagnostic -- a separator token joins the step it opens (see trainer_adapter)
+    # the trainer's `capo.separators`: "outside" (the paper: separator tokens get C*r_v only) or
+    # "next" (a separator token joins the step it opens)
     separators: str = "outside"
 
     def key(self) -> str:

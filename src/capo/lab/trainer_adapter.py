@@ -6,10 +6,8 @@ evaluation callback (ground-truth metrics every `eval_every` steps) and trains.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 # the trainer's telemetry kept per step in a cell's JSON (the rest is in TRL's logs)
@@ -62,8 +60,7 @@ def train_rl(spec, seed: int, settings, policy_path: Path, workdir: Path, evalua
     trainer.remove_callback(PrinterCallback)  # the lab prints one line per cell instead
     trainer.remove_callback(ProgressCallback)
     t0 = time.time()
-    with _separator_credit(spec.separators):
-        trainer.train()
+    trainer.train()
     train_log.append({"step": settings.steps, "train_seconds": round(time.time() - t0, 1)})
     return curve, train_log
 
@@ -81,55 +78,23 @@ def grpo_args(settings, seed: int, workdir: Path):
     )
 
 
+def credit_settings(spec):
+    """The production trainer's credit settings for one lab cell."""
+    from capo.train.trainer import CreditSettings
+
+    return CreditSettings(C=spec.C, P=spec.P, vote=spec.vote, num_critiques=spec.num_critiques,
+                          separators=spec.separators)
+
+
 def _build_trainer(spec, seed, settings, model, tokenizer, policy_path, workdir, judge_spec, callback):
     """The production CAPO trainer (capo.train.trainer.CapoGRPOTrainer): the same class, credit
     path and verifier as `capo train`; only the task, the model and the judge are the lab's."""
     import capo.lab.judges  # noqa: F401  (registers the oracle and noisy judges)
     from capo.judges.base import make_judge
-    from capo.train.trainer import CapoGRPOTrainer, CreditSettings
+    from capo.train.trainer import CapoGRPOTrainer
 
     judge = make_judge(judge_spec) if spec.algorithm == "capo" else None
-    credit = CreditSettings(C=spec.C, P=spec.P, vote=spec.vote, num_critiques=spec.num_critiques)
+    credit = credit_settings(spec)
     return CapoGRPOTrainer(model=model, processing_class=tokenizer, args=grpo_args(settings, seed, workdir),
                            train_dataset=lab_dataset(settings, seed, tokenizer), algorithm=spec.algorithm,
                            judge=judge, credit=credit, callbacks=[callback])
-
-
-def separators_join_next_step(aligned):
-    """Lab diagnostic: a token outside every step that is followed by a step token (the blank-line
-    separator that OPENS the next step) takes that step's index; trailing tokens (EOS) stay outside."""
-    out = []
-    for a in aligned:
-        ids = list(a.token_steps)
-        following = -1
-        for k in range(len(ids) - 1, -1, -1):
-            if ids[k] >= 0:
-                following = ids[k]
-            elif following >= 0:
-                ids[k] = following
-        out.append(replace(a, token_steps=ids))
-    return out
-
-
-@contextlib.contextmanager
-def _separator_credit(mode: str):
-    """'outside' (production): nothing changes. 'next': wrap the trainer's align_batch so separator
-    tokens carry the credit of the step they open -- a lab-only variant of the production path,
-    used to test whether unpenalized separators let the policy append extra steps."""
-    if mode == "outside":
-        yield
-        return
-    if mode != "next":
-        raise ValueError(f"unknown separators mode {mode!r}")
-    import capo.train.trainer as trainer_module
-
-    original = trainer_module.align_batch
-
-    def patched(*args, **kwargs):
-        return separators_join_next_step(original(*args, **kwargs))
-
-    trainer_module.align_batch = patched
-    try:
-        yield
-    finally:
-        trainer_module.align_batch = original

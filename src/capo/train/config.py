@@ -125,6 +125,10 @@ class CapoSection:
     critique: Literal["all", "incorrect", "correct"] = _help(
         "which responses are sent to the judge (by their outcome r_v)", default="all")
     splitter: str = _help("step splitter: paragraph | line | marker:<regex>", default="paragraph")
+    separators: Literal["outside", "next"] = _help(
+        "tokens between steps (blank lines): outside = no step, reward C*r_v only (the paper); next = they "
+        "take the step they open, so a flagged step's separator is penalized too (closes the exploit the "
+        "lab found: docs/results/lab)", default="outside")
     reference_in_prompt: bool = _help("show the reference answer to the judge", default=True)
     eps: float = _help("epsilon of the token-group normalization", default=1e-6)
 

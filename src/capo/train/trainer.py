@@ -81,6 +81,7 @@ class CreditSettings:
     min_valid: int = 1
     critique: str = "all"  # all | incorrect | correct
     splitter: str = "paragraph"
+    separators: str = "outside"  # outside (the paper) | next (separators join the step they open)
     reference_in_prompt: bool = True
     eps: float = 1e-6
 
@@ -118,6 +119,15 @@ class CapoGRPOTrainer(GRPOTrainer):
         self.samples: list[dict] = []  # a few rollouts of the last step (main process), for the run dir
         self._rollout: dict | None = None
         super().__init__(*args, reward_funcs=[self._reward_function()], **kwargs)
+
+    def _tokenize_prompts(self, prompts: list):
+        """Text prompts (already rendered by format_prompt) are tokenized exactly as `capo eval`
+        tokenizes them: no second BOS when the chat template wrote the special tokens."""
+        if prompts and isinstance(prompts[0], str):
+            from capo.eval.generation import encode_prompts
+
+            return encode_prompts(getattr(self, "_tokenizer", None) or self.processing_class, prompts), None, {}
+        return super()._tokenize_prompts(prompts)
 
     # -- the outcome reward TRL computes and gathers -----------------------------------------
     def _reward_function(self):
@@ -217,7 +227,7 @@ class CapoGRPOTrainer(GRPOTrainer):
 
     def _capo_advantages(self, roll, outcomes, groups, mask, local):
         tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
-        aligned = align_batch(tokenizer, roll["completion_ids"], self.credit.splitter)
+        aligned = align_batch(tokenizer, roll["completion_ids"], self.credit.splitter, self.credit.separators)
         local_rv = outcomes[local].tolist()
         which = self.credit.critique
         selected = [i for i, (a, r) in enumerate(zip(aligned, local_rv, strict=True))
