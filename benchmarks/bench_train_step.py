@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2, help="runs per trainer, interleaved (default 2)")
     ap.add_argument("--prompts", type=int, default=2, help="prompts per step (default 2)")
     ap.add_argument("--generations", type=int, default=8, help="G rollouts per prompt (default 8)")
-    ap.add_argument("--max-completion-length", type=int, default=96)
+    ap.add_argument("--max-completion-length", type=int, default=64)
     ap.add_argument("--critiques", type=int, default=4, help="N critiques per response (default 4)")
     ap.add_argument("--learning-rate", type=float, default=0.0,
                     help="0 (default): all trainers sample identical completions")
@@ -52,6 +52,8 @@ def main(argv=None) -> int:
 
     from capo.judges import make_judge
     from capo.models.smollm2 import resolve_model
+    from capo.train.command import cpu_has_fast_bf16
+    from capo.train.config import load_config
     from capo.train.data import arith_problems, to_dataset
     from capo.train.trainer import CapoGRPOTrainer, CreditSettings
     from capo.verify import MathVerifier
@@ -64,8 +66,10 @@ def main(argv=None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(path)
     state = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).state_dict()
     batch = args.prompts * args.generations
-    problems = arith_problems(batch * (args.steps + 1), seed=0, min_steps=2, max_steps=2, max_number=10)
-    dataset = to_dataset(problems, tokenizer)
+    default = load_config()  # the `capo train` default: its task, prompt and precision
+    problems = arith_problems(batch * (args.steps + 1), seed=0, **default.data.generator)
+    dataset = to_dataset(problems, tokenizer, system=default.data.system_prompt)
+    bf16 = cpu_has_fast_bf16() if not torch.cuda.is_available() else torch.cuda.is_bf16_supported()
     verifier = MathVerifier()
 
     def outcome(prompts, completions, answer, **_):
@@ -94,7 +98,7 @@ def main(argv=None) -> int:
         transformers.set_seed(0)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         model.load_state_dict(state)
-        cfg = GRPOConfig(output_dir=str(out_dir), use_cpu=not torch.cuda.is_available(), bf16=False,
+        cfg = GRPOConfig(output_dir=str(out_dir), use_cpu=not torch.cuda.is_available(), bf16=bf16,
                          report_to="none", disable_tqdm=True, save_strategy="no", logging_steps=1, seed=0,
                          per_device_train_batch_size=batch, num_generations=args.generations,
                          max_completion_length=args.max_completion_length, max_steps=args.steps,
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
     credit = statistics.median(results["capo"]["credit_seconds"]) if results["capo"]["credit_seconds"] else 0.0
     summary = {
         "model": str(path), "batch": batch, "generations": args.generations, "critiques": args.critiques,
-        "max_completion_length": args.max_completion_length, "learning_rate": args.learning_rate,
+        "max_completion_length": args.max_completion_length, "learning_rate": args.learning_rate, "bf16": bf16,
         "steps_timed_per_trainer": {k: len(v["step_seconds"]) for k, v in results.items()},
         "median_seconds_per_step": med,
         "capo_over_grpo": med["capo"] / med["grpo"],
@@ -148,7 +152,7 @@ def main(argv=None) -> int:
         "raw": results,
     }
     print(f"\nmodel {path} | {batch} completions/step (G={args.generations}), max {args.max_completion_length} "
-          f"new tokens, N={args.critiques} calculator critiques, lr={args.learning_rate}")
+          f"new tokens, N={args.critiques} calculator critiques, lr={args.learning_rate}, bf16={bf16}")
     for k in kinds:
         print(f"  {k:5s} median {med[k]:7.2f} s/step  ({len(results[k]['step_seconds'])} steps)")
     print(f"  capo / grpo = {summary['capo_over_grpo']:.3f}   (goal <= 1.05)")

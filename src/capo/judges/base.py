@@ -97,8 +97,10 @@ register_judge = JUDGE_FACTORIES.register
 
 
 def make_judge(spec: str, **options) -> Judge:
-    """Build a judge from a spec: "calculator", "hf:<path>", "openai:<model>" (+ base_url=...)."""
+    """Build a judge from a spec: "calculator", "hf:<path>", "openai:<model>" (+ base_url=...);
+    for lab problems also "oracle" and "noisy:ff=..,miss=.." (capo.lab.judges)."""
     import capo.judges.backends  # noqa: F401  (registers the built-in back-ends)
+    import capo.lab.judges  # noqa: F401  (oracle and noisy[:ff=..,miss=..]: lab problems only)
 
     prefix, _, arg = spec.partition(":")
     if prefix not in JUDGE_FACTORIES:

@@ -84,7 +84,7 @@ class ModelSection:
     name_or_path: str = _help("policy: a local folder, a hub id, or 'smollm2' (offline SmolLM2-135M-Instruct)",
                               default="smollm2")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help(
-        "weights dtype; auto: bfloat16 on a GPU that supports it, else float32", default="auto")
+        "weights dtype; auto: bfloat16 on a GPU that supports it, else float32 weights with bf16 autocast on CPUs with native bf16", default="auto")
     lora: bool = _help("train a LoRA adapter (peft) instead of all weights", default=False)
     lora_r: int = _help("LoRA rank", default=16)
     lora_alpha: int = _help("LoRA alpha", default=32)
