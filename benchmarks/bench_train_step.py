@@ -85,13 +85,33 @@ def main(argv=None) -> int:
         def on_step_end(self, a, s, c, **kw):
             self.times.append(time.perf_counter() - self._t)
 
+    # The time our trainer adds around TRL's scoring: CapoGRPOTrainer._generate_and_score_completions
+    # minus the GRPOTrainer call inside it (robust to machine noise, unlike whole steps).
+    trl_scoring = GRPOTrainer._generate_and_score_completions
+    inner: list[float] = []
+
+    def timed_trl_scoring(self, inputs):
+        t = time.perf_counter()
+        out = trl_scoring(self, inputs)
+        inner.append(time.perf_counter() - t)
+        return out
+
+    GRPOTrainer._generate_and_score_completions = timed_trl_scoring
+
     class TimedCapo(CapoGRPOTrainer):
         credit_seconds: list[float]
+        added_seconds: list[float]
 
         def _capo_advantages(self, *a, **kw):
             t = time.perf_counter()
             out = super()._capo_advantages(*a, **kw)
             self.credit_seconds.append(time.perf_counter() - t)
+            return out
+
+        def _generate_and_score_completions(self, inputs):
+            t = time.perf_counter()
+            out = super()._generate_and_score_completions(inputs)
+            self.added_seconds.append(time.perf_counter() - t - inner[-1])
             return out
 
     def run(kind: str, out_dir: Path) -> dict:
@@ -111,17 +131,19 @@ def main(argv=None) -> int:
         else:
             trainer = TimedCapo(algorithm=kind, judge=make_judge("calculator") if kind == "capo" else None,
                                 credit=CreditSettings(num_critiques=args.critiques), **common)
-            trainer.credit_seconds = []
+            trainer.credit_seconds, trainer.added_seconds = [], []
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
         trainer.train()
         lengths = [x["completions/mean_length"] for x in trainer.state.log_history if "completions/mean_length" in x]
         return {"step_seconds": timer.times[1:], "mean_length": lengths,
-                "credit_seconds": getattr(trainer, "credit_seconds", [])[1:]}
+                "credit_seconds": getattr(trainer, "credit_seconds", [])[1:],
+                "added_seconds": getattr(trainer, "added_seconds", [])[1:]}
 
     kinds = ["capo", "grpo", "trl"]
-    results: dict[str, dict] = {k: {"step_seconds": [], "credit_seconds": [], "mean_length": []} for k in kinds}
+    results: dict[str, dict] = {k: {"step_seconds": [], "credit_seconds": [], "added_seconds": [], "mean_length": []}
+                                 for k in kinds}
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,6 +160,7 @@ def main(argv=None) -> int:
 
     med = {k: statistics.median(v["step_seconds"]) for k, v in results.items()}
     credit = statistics.median(results["capo"]["credit_seconds"]) if results["capo"]["credit_seconds"] else 0.0
+    added = {k: statistics.median(results[k]["added_seconds"]) for k in ("capo", "grpo")}
     summary = {
         "model": str(path), "batch": batch, "generations": args.generations, "critiques": args.critiques,
         "max_completion_length": args.max_completion_length, "learning_rate": args.learning_rate, "bf16": bf16,
@@ -147,6 +170,8 @@ def main(argv=None) -> int:
         "grpo_over_trl": med["grpo"] / med["trl"],
         "capo_credit_path_seconds_per_step": credit,
         "capo_credit_path_share_of_grpo_step": credit / med["grpo"],
+        "seconds_added_to_trl_scoring_per_step": added,
+        "added_share_of_trl_step": {k: v / med["trl"] for k, v in added.items()},
         "same_completions": results["capo"]["mean_length"] == results["grpo"]["mean_length"]
         == results["trl"]["mean_length"],
         "raw": results,
@@ -159,6 +184,10 @@ def main(argv=None) -> int:
     print(f"  grpo / trl  = {summary['grpo_over_trl']:.3f}   (goal <= 1.05)")
     print(f"  CAPO credit path (align + judge + vote + advantages): {credit * 1000:.1f} ms/step "
           f"= {100 * summary['capo_credit_path_share_of_grpo_step']:.2f}% of a grpo step")
+    for k in ("capo", "grpo"):
+        print(f"  time {k} adds to TRL's scoring step: {added[k] * 1000:.1f} ms/step "
+              f"= {100 * added[k] / med['trl']:.2f}% of a trl step  (direct measurement, noise-free ratio: "
+              f"{(med['trl'] + added[k]) / med['trl']:.4f})")
     print(f"  identical completions across trainers: {summary['same_completions']}")
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=1))

@@ -8,11 +8,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from test_train_e2e import make_boxer, problem_text
+from test_train_e2e import make_boxer
 
 from capo.credit import CreditConfig, align_batch, assign_credit
 

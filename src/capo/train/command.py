@@ -253,7 +253,6 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
           t_start: float | None = None) -> int:
     t_start = time.monotonic() if t_start is None else t_start
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
 

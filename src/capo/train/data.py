@@ -47,7 +47,7 @@ _ITEMS = ["apples", "marbles", "stickers", "books", "coins", "cards", "pencils",
 
 
 def _one_step(rng: random.Random, hi: int) -> tuple[str, int]:
-    name, other, item = rng.choice(_NAMES), rng.choice(_NAMES), rng.choice(_ITEMS)
+    name, _, item = rng.choice(_NAMES), rng.choice(_NAMES), rng.choice(_ITEMS)  # 2nd draw kept: fixed problem sets
     kind = rng.randrange(3)
     if kind == 0:
         a, b = rng.randint(2, hi), rng.randint(2, hi)
