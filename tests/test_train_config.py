@@ -114,3 +114,20 @@ def test_overrides_may_stand_between_options(tmp_path, capsys):
     out = capsys.readouterr().out
     for line in ("name_or_path: m", "max_steps: 3", "algorithm: grpo", "vote: union", "C: 3.0", "P: 0.5"):
         assert line in out, line
+
+
+def test_cpu_precision_follows_the_dtype_key_and_the_hardware():
+    import torch
+
+    from capo.train.command import _device_settings, _dtype, cpu_has_fast_bf16, grpo_args
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU precision rules")
+    auto = load_config(overrides=["trl.max_steps=1"])
+    fp32 = load_config(overrides=["model.dtype=float32"])
+    assert _device_settings(auto) == {"use_cpu": True, "bf16": cpu_has_fast_bf16()}
+    assert _device_settings(fp32) == {"use_cpu": True, "bf16": False}
+    assert _dtype(auto) == torch.float32  # master weights stay fp32 on a CPU; bf16 only in autocast
+    assert grpo_args(fp32, Path("/tmp/x")).bf16 is False
+    forced = load_config(overrides=["model.dtype=float32", "trl.bf16=true"])
+    assert grpo_args(forced, Path("/tmp/x")).bf16 is True  # an explicit trl.bf16 wins
