@@ -10,9 +10,10 @@ Three trainers on the same policy weights, prompts, GRPOConfig and seed:
 By default the learning rate is 0, so every trainer samples exactly the same completions (same
 seed, same weights): the timings then differ only by the work each trainer adds. Runs are
 interleaved (capo, grpo, trl, then again in rotated order) to spread the noise of a shared
-machine over all three; the first step of each run is a warm-up and is not counted. Besides the
-wall time per step, the time spent inside CAPO's credit path (alignment + judge + voting +
-token-group advantages) is measured directly, which is robust to machine noise.
+machine over all three, after one untimed warm-up run; the first step of each run is not counted
+either. Besides the wall time per step, two things are timed directly, which is robust to machine
+noise: CAPO's credit path (alignment + judge + voting + token-group advantages), and everything
+our trainer adds around TRL's scoring step (for capo and grpo).
 
 Goals (issue 4): capo <= 1.05 x grpo, and grpo <= 1.05 x trl.
 """
@@ -147,6 +148,10 @@ def main(argv=None) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
+        # the first trainer built in a process runs slower (allocator and oneDNN kernel caches warm
+        # up): one untimed run first, so that no trainer's timings carry that cost
+        run("trl", Path(tmp) / "warmup")
+        inner.clear()
         for r in range(args.repeats):
             order = kinds[r % 3:] + kinds[: r % 3]
             for kind in order:
