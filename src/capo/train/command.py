@@ -194,8 +194,9 @@ def peft_config(config):
                       target_modules=m.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def evaluate_policy(model, tokenizer, problems, config, label: str) -> dict:
-    """Greedy accuracy on the held-out problems with a 95% interval (capo.eval.evaluate)."""
+def evaluate_policy(model, tokenizer, problems, config, label: str, bf16: bool = False) -> dict:
+    """Greedy accuracy on the held-out problems with a 95% interval (capo.eval.evaluate).
+    bf16: the training run's mixed precision (its GRPOConfig.bf16), applied on a CPU too."""
     import contextlib
 
     import torch
@@ -204,7 +205,7 @@ def evaluate_policy(model, tokenizer, problems, config, label: str) -> dict:
 
     items = [{"problem": p.problem, "answer": p.answer, "benchmark": "heldout"} for p in problems]
     # the same bf16 autocast as the training steps on a CPU with native bf16 (about 1.5x faster)
-    on_cpu_bf16 = not torch.cuda.is_available() and _device_settings(config).get("bf16", False)
+    on_cpu_bf16 = bf16 and not torch.cuda.is_available()
     with torch.autocast("cpu", dtype=torch.bfloat16) if on_cpu_bf16 else contextlib.nullcontext():
         result = evaluate(model, tokenizer, items, max_new_tokens=config.run.eval_max_new_tokens,
                           batch_size=config.run.eval_batch_size, temperature=0.0, system=config.data.system_prompt,
@@ -314,7 +315,7 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
         if before_path.is_file():
             evals["before"] = json.loads(before_path.read_text())
         else:
-            evals["before"] = evaluate_policy(trainer.model, tokenizer, held_out, config, "before")
+            evals["before"] = evaluate_policy(trainer.model, tokenizer, held_out, config, "before", trainer.args.bf16)
             before_path.write_text(json.dumps(evals["before"]))
         print(f"held-out accuracy before: {_fmt_eval(evals['before'])}", file=sys.stderr)
 
@@ -329,7 +330,7 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
     if main:
         tokenizer.save_pretrained(str(run_dir / "final"))
         if do_eval and config.run.eval_after:
-            evals["after"] = evaluate_policy(trainer.model, tokenizer, held_out, config, "after")
+            evals["after"] = evaluate_policy(trainer.model, tokenizer, held_out, config, "after", trainer.args.bf16)
             (run_dir / "eval_after.json").write_text(json.dumps(evals["after"]))
         _finish(config, run_dir, evals, setup_s, train_s, time.monotonic() - t_start, trainer.state.global_step,
                 plot_curves, summarize_rows, read_jsonl)
