@@ -14,6 +14,7 @@ import torch
 from test_train_e2e import make_boxer
 
 from capo.credit import CreditConfig, align_batch, assign_credit
+from support import reference_critiques
 
 SCRIPT = r'''
 import json, sys
@@ -67,7 +68,7 @@ def test_two_ranks_share_group_statistics(tiny_model_dir, tmp_path):
 
     from transformers import AutoTokenizer
 
-    from capo.judges import CritiqueRequest, make_judge
+    from capo.judges import make_judge
     from capo.verify import MathVerifier
 
     tok = AutoTokenizer.from_pretrained(boxer)
@@ -79,13 +80,7 @@ def test_two_ranks_share_group_statistics(tiny_model_dir, tmp_path):
         assert len(rows) == 4 and len({r["problem"] for r in rows}) == 1  # one group over two ranks
         aligned = align_batch(tok, [r["ids"] for r in rows])
         outcomes = [verifier(tok.decode(r["ids"], skip_special_tokens=True), "2") for r in rows]
-        crits = []
-        for a, r in zip(aligned, rows):
-            if not a.steps:
-                crits.append(None)
-                continue
-            res = judge.critique([CritiqueRequest(r["problem"], tuple(s.text for s in a.steps), "2")], 2)
-            crits.append([c.wrong_steps for c in res.critiques[0]])
+        crits = reference_critiques(judge, aligned, [r["problem"] for r in rows], "2", 2)
         width = max(len(r["ids"]) for r in rows)
         mask = torch.zeros(4, width)
         for i, r in enumerate(rows):

@@ -12,6 +12,7 @@ import torch
 from test_train_e2e import make_boxer, problem_text
 
 from capo.credit import CreditConfig, align_batch, assign_credit
+from support import reference_critiques
 
 
 def _trainer(model_dir, tmp_path, loss_type="bnpo", cls=None, **kwargs):
@@ -113,19 +114,12 @@ def test_capo_trainer_returns_token_level_advantages_from_capo_credit(boxer, tmp
     # recompute with capo.credit from the same completion ids
     ids = [row[m.bool()].tolist() for row, m in zip(out["completion_ids"], mask)]
     texts = trainer.processing_class.batch_decode(ids, skip_special_tokens=True)
-    from capo.judges.base import CritiqueRequest
     from capo.verify import MathVerifier
 
     aligned = align_batch(trainer.processing_class, ids)
     outcomes = [MathVerifier()(t, "2") for t in texts]
     judge = make_judge("calculator")
-    crits = []
-    for a, x in zip(aligned, batch):
-        if not a.steps:
-            crits.append(None)
-            continue
-        res = judge.critique([CritiqueRequest(x["problem"], tuple(s.text for s in a.steps), "2")], 2)
-        crits.append([c.wrong_steps for c in res.critiques[0]])
+    crits = reference_critiques(judge, aligned, [x["problem"] for x in batch], "2", 2)
     want = assign_credit(aligned, outcomes, [0, 0, 0, 0, 1, 1, 1, 1], crits, mask.float(),
                          CreditConfig(2.0, 1.0, "intersection"))
     assert torch.allclose(adv, want.advantages, atol=1e-6)

@@ -35,3 +35,18 @@ def ensure_vllm_python() -> str:
     if not python.exists():
         raise RuntimeError(f"scripts/setup-vllm.sh succeeded but {python} is missing")
     return str(python)
+
+
+def reference_critiques(judge, aligned, problems, reference: str, n: int) -> list:
+    """What the trainer should have asked the judge, recomputed independently: per response the
+    wrong-step sets of its n critiques, or None for a response with no step (never critiqued)."""
+    from capo.judges.base import CritiqueRequest
+
+    crits = []
+    for a, problem in zip(aligned, problems, strict=True):
+        if not a.steps:
+            crits.append(None)
+            continue
+        res = judge.critique([CritiqueRequest(problem, tuple(s.text for s in a.steps), reference)], n)
+        crits.append([c.wrong_steps for c in res.critiques[0]])
+    return crits
