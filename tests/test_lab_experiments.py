@@ -36,7 +36,7 @@ def test_noisy_judge_seed_follows_the_run_seed():
 
 
 def test_resolve_names():
-    assert resolve_names(["all"]) == ["main", "voting", "penalty", "noise"]
+    assert resolve_names(["all"]) == ["main", "voting", "penalty", "noise", "guards"]
     assert resolve_names(["penalty", "main", "penalty"]) == ["penalty", "main"]
     with pytest.raises(CapoError):
         resolve_names(["bogus"])
@@ -83,3 +83,11 @@ def test_lab_separators_option_reaches_the_trainer():
     fixed = credit_settings(ex.RunSpec("capo", "oracle", C=2, P=5, separators="next"))
     assert (fixed.separators, fixed.P, fixed.vote) == ("next", 5, "intersection")
     assert credit_settings(ex.RunSpec("capo", "oracle")).separators == "outside"
+
+
+def test_guard_keys_extend_the_paper_key_only_when_set():
+    base = ex.RunSpec("capo", "oracle", separators="next")
+    assert base.key() == "capo-oracle-intersection-n1-C2-P1-sepnext"  # earlier cells stay valid
+    assert ex.RunSpec("capo", "oracle", separators="next", penalty="response").key() == base.key() + "-penaltyresponse"
+    keys = [spec.key() for _, spec in ex.EXPERIMENTS["guards"](ex.FULL)]
+    assert len(keys) == len(set(keys))

@@ -5,6 +5,23 @@
     credit  = assign_credit(aligned, outcomes, groups, critiques, config)   # (B, T) advantages
 
 `assign_credit` also returns the telemetry the trainer logs (flag rate, agreement, ...).
+
+Exploit guards. The policy is optimized against the judge, so every way of earning reward
+without better reasoning gets found. Each guard closes one (measured in docs/results/lab):
+    separators="next"          blank lines between steps take the step they open, so they are
+                               penalized with it (under "outside", the paper's rule, padding with
+                               blank lines earns C*r_v on tokens no judge can flag)
+    process_groups="with_correct"
+                               the process penalty applies only in groups with a correct response:
+                               in an all-wrong group "flag fewer steps" is otherwise the only
+                               signal, and saying nothing checkable is the cheapest way to get it
+    critique="correct"         only correct responses are critiqued (FAPO-style): a wrong answer
+                               earns 0 however little it says (select_for_critique)
+    penalty="response"         a flagged response loses P on average whatever its length or number
+                               of steps (rewards.response_invariant_rewards): padding a flagged
+                               response with unflagged text no longer dilutes its penalty
+    unjudgeable="flagged"      a judged response with r_v = 0 and zero steps, or whose critiques
+                               report nothing the judge could check, counts as wholly flagged
 """
 
 from __future__ import annotations
@@ -15,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from capo.alignment import align_response, separators_join_next_step
-from capo.rewards import capo_advantages, step_weights_to_tokens
+from capo.rewards import PENALTY_SHAPES, capo_advantages, step_weights_to_tokens
 from capo.steps import Step, compile_splitter
 from capo.voting import Vote, vote
 
@@ -27,6 +44,15 @@ class CreditConfig:
     vote: str = "intersection"
     min_valid: int = 1  # fewer parsed critiques than this: no process penalty
     eps: float = 1e-6
+    process_groups: str = "all"  # all (the paper) | with_correct: no process penalty in all-wrong groups
+    penalty: str = "token"  # token (the paper) | response: step-count invariant (see module doc)
+    unjudgeable: str = "ignore"  # ignore (the paper) | flagged: wrong and nothing checkable = flagged
+
+    def __post_init__(self):
+        for name, allowed in (("process_groups", PROCESS_GROUPS), ("penalty", PENALTY_SHAPES),
+                              ("unjudgeable", UNJUDGEABLE)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,19 @@ class CreditBatch:
 
 
 SEPARATOR_MODES = ("outside", "next")
+PROCESS_GROUPS = ("all", "with_correct")
+UNJUDGEABLE = ("ignore", "flagged")
+CRITIQUE_WHICH = ("all", "incorrect", "correct")
+
+
+def select_for_critique(aligned: Sequence[AlignedResponse], outcomes: Sequence[float], which: str = "all",
+                        ) -> tuple[list[int], list[int]]:
+    """(judged, sent): the responses whose credit the judge decides (by outcome: all, incorrect or
+    correct ones), and those of them with at least one step, which are sent to the judge."""
+    if which not in CRITIQUE_WHICH:
+        raise ValueError(f"unknown critique selection {which!r}; choose from {', '.join(CRITIQUE_WHICH)}")
+    judged = [i for i, r in enumerate(outcomes) if which == "all" or (which == "correct") == (r > 0)]
+    return judged, [i for i in judged if aligned[i].steps]
 
 
 def align_batch(tokenizer, completion_ids: Sequence[Sequence[int]], splitter: str = "paragraph",
@@ -63,11 +102,13 @@ def align_batch(tokenizer, completion_ids: Sequence[Sequence[int]], splitter: st
 
 def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float], groups: Sequence,
                   critiques: Sequence[Sequence[frozenset[int] | None] | None], mask: torch.Tensor,
-                  config: CreditConfig = CreditConfig()) -> CreditBatch:
+                  config: CreditConfig = CreditConfig(), checkable: Sequence[bool] | None = None) -> CreditBatch:
     """Token rewards and token-group advantages for a batch.
 
     critiques[i] is the list of parsed critiques of response i (None entries: unparsable/failed),
-    or None when response i was not sent to the judge (it then gets no process penalty).
+    or None when response i was not judged (it then gets no process penalty); a judged response
+    with zero steps has an empty list. checkable[i] is False when the judge reported that it found
+    nothing to check in response i (e.g. the calculator: no arithmetic claim); None: unknown.
     mask is (B, T) over completion tokens (T >= the longest token_steps).
     """
     _, t = mask.shape
@@ -75,8 +116,24 @@ def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float],
     votes = [vote(crits or [], len(resp.steps), config.vote, config.min_valid) for resp, crits in zip(aligned, critiques)]
     weights = step_weights_to_tokens(step_ids, [v.weights for v in votes])
     outcome = torch.as_tensor(list(outcomes), dtype=torch.float32)
-    rewards, advantages = capo_advantages(outcome, weights, mask, list(groups), config.C, config.P, config.eps)
+    if config.unjudgeable == "flagged":
+        unjudgeable = torch.tensor([crits is not None and r <= 0 and (not resp.steps or (checkable is not None
+                                                                                          and checkable[i] is False))
+                                    for i, (resp, crits, r) in enumerate(zip(aligned, critiques, outcomes))])
+        weights = torch.where(unjudgeable.unsqueeze(1), torch.ones_like(weights), weights)
+    if config.process_groups == "with_correct":
+        weights = weights * groups_with_correct(outcome, list(groups)).unsqueeze(1)
+    rewards, advantages = capo_advantages(outcome, weights, mask, list(groups), config.C, config.P, config.eps,
+                                          config.penalty)
     return CreditBatch(rewards, advantages, votes, credit_stats(aligned, outcomes, critiques, votes, rewards, mask))
+
+
+def groups_with_correct(outcome: torch.Tensor, groups: Sequence) -> torch.Tensor:
+    """(B,) 1.0 where the response's group holds at least one correct response, else 0.0."""
+    index: dict = {}
+    dense = torch.tensor([index.setdefault(g, len(index)) for g in groups], dtype=torch.long)
+    correct = torch.zeros(len(index)).index_add_(0, dense, (outcome > 0).float())
+    return (correct[dense] > 0).float()
 
 
 def credit_stats(aligned, outcomes, critiques, votes: Sequence[Vote], rewards: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:

@@ -4,7 +4,12 @@ Shapes: B responses, T response-token positions (right-padded), `mask` (B, T) is
 response tokens. `group` (B,) holds the prompt-group id of each response (GRPO's G samples of
 one prompt share an id; ids need not be contiguous).
 
-CAPO token reward:    R[i, t] = C * r_v[i] - P * w[i, step(t)]          (P applied once)
+CAPO token reward:    R[i, t] = C * r_v[i] - P * w[i, step(t)]          (P applied once; "token")
+  or, step-count invariant ("response"):
+                      R[i, t] = C * r_v[i] - P * f[i] - P * (w[i, t] - mean_t w[i, t])
+                      with f[i] = max_t w[i, t]: the response's mean reward is C*r_v - P*f, so
+                      adding or removing unflagged steps (padding, bare answers) cannot change
+                      it, while flagged tokens still sit P below the response's unflagged ones
 CAPO advantage:       A[i, t] = (R[i, t] - mean_g) / (std_g + eps), mean/std over ALL masked
                       tokens of all responses of the group (population std)
 GRPO advantage:       A[i]    = (r[i] - mean_g) / (std_g + eps), over the group's responses
@@ -38,6 +43,24 @@ def token_rewards(outcome: torch.Tensor, token_weights: torch.Tensor, mask: torc
     """R = C * r_v - P * w on masked tokens, 0 on padding."""
     rewards = C * outcome.float().unsqueeze(1) - P * token_weights.float()
     return rewards * mask.float()
+
+
+def response_invariant_rewards(outcome: torch.Tensor, token_weights: torch.Tensor, mask: torch.Tensor,
+                               C: float = 2.0, P: float = 1.0) -> torch.Tensor:
+    """R = C*r_v - P*f - P*(w - mean w), f = max w, over each response's masked tokens; 0 on padding.
+
+    (B,) outcome, (B, T) token_weights and mask -> (B, T). The response mean is C*r_v - P*f
+    whatever its length or number of steps."""
+    m = mask.float()
+    w = token_weights.float() * m
+    length = m.sum(1).clamp(min=1)
+    mean_w = w.sum(1) / length
+    flagged = w.max(1).values
+    rewards = (C * outcome.float() - P * flagged).unsqueeze(1) - P * (w - mean_w.unsqueeze(1))
+    return rewards * m
+
+
+PENALTY_SHAPES = ("token", "response")
 
 
 def _group_index(group: torch.Tensor | Sequence) -> tuple[torch.Tensor, int]:
@@ -83,7 +106,12 @@ def sequence_group_advantages(rewards: torch.Tensor, group, eps: float = 1e-4, s
 
 
 def capo_advantages(outcome: torch.Tensor, token_weights: torch.Tensor, mask: torch.Tensor, group,
-                    C: float = 2.0, P: float = 1.0, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rewards and their token-group advantages, both (B, T)."""
-    rewards = token_rewards(outcome, token_weights, mask, C, P)
+                    C: float = 2.0, P: float = 1.0, eps: float = 1e-6,
+                    penalty: str = "token") -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rewards ("token": the paper's; "response": step-count invariant) and their
+    token-group advantages, both (B, T)."""
+    if penalty not in PENALTY_SHAPES:
+        raise ValueError(f"unknown penalty shape {penalty!r}; choose from {', '.join(PENALTY_SHAPES)}")
+    shape = token_rewards if penalty == "token" else response_invariant_rewards
+    rewards = shape(outcome, token_weights, mask, C, P)
     return rewards, token_group_advantages(rewards, mask, group, eps)

@@ -34,6 +34,10 @@ class Critique:
     completion_tokens: int = 0
     error: str | None = None  # set when the judge failed (timeout, connection, server error)
     cached: bool = False
+    # steps the judge could check at all (rule judges report it: the calculator checks only steps
+    # with an arithmetic claim); None: every step was read (LLM judges). Used by the
+    # `unjudgeable=flagged` guard (capo.credit).
+    checked: frozenset[int] | None = None
 
 
 @dataclass

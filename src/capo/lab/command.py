@@ -19,7 +19,7 @@ from pathlib import Path
 
 from capo.errors import CapoError
 
-NAMES = ("main", "voting", "penalty", "noise")
+NAMES = ("main", "voting", "penalty", "noise", "guards")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

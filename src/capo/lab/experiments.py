@@ -47,13 +47,24 @@ class RunSpec:
     # the trainer's `capo.separators`: "outside" (the paper: separator tokens get C*r_v only) or
     # "next" (a separator token joins the step it opens)
     separators: str = "outside"
+    # the other exploit guards (capo.credit; the paper's rule is the first value of each)
+    process_groups: str = "all"  # all | with_correct
+    critique: str = "all"  # all | incorrect | correct
+    penalty: str = "token"  # token | response
+    unjudgeable: str = "ignore"  # ignore | flagged
 
     def key(self) -> str:
         if self.algorithm in ("sft", "grpo"):
             return self.algorithm
         judge = self.judge.replace(":", "-").replace(",", "-").replace("=", "")
         key = f"capo-{judge}-{self.vote}-n{self.num_critiques}-C{self.C:g}-P{self.P:g}"
-        return key + ("" if self.separators == "outside" else f"-sep{self.separators}")
+        key += "" if self.separators == "outside" else f"-sep{self.separators}"
+        # guards append only when not the paper's rule, so earlier cells keep their keys
+        for name, paper in (("process_groups", "all"), ("critique", "all"), ("penalty", "token"),
+                            ("unjudgeable", "ignore")):
+            if getattr(self, name) != paper:
+                key += f"-{name}{getattr(self, name)}"
+        return key
 
 
 @dataclass(frozen=True)
@@ -130,8 +141,25 @@ def _noise(_: LabSettings) -> list[tuple[str, RunSpec]]:
     return rows
 
 
+def _guards(_: LabSettings) -> list[tuple[str, RunSpec]]:
+    """Each exploit guard (capo.credit) on top of separators=next, under the oracle and under a
+    judge that also flags correct steps (false flags are what turned the separator leak into a
+    collapse in `noise`)."""
+    rows = [("GRPO-Rule", RunSpec("grpo"))]
+    # the noisy judge first: an interrupted run then has the more telling half
+    for judge, tag in (("noisy:ff=0.3,miss=0.3", "ff .3 miss .3"), ("oracle", "oracle")):
+        base = RunSpec("capo", judge, C=2, P=1, separators="next")
+        rows += [(f"{tag}: paper rule (separators outside)", replace(base, separators="outside")),
+                 (f"{tag}: separators=next", base),
+                 (f"{tag}: + process_groups=with_correct", replace(base, process_groups="with_correct")),
+                 (f"{tag}: + penalty=response", replace(base, penalty="response")),
+                 (f"{tag}: + unjudgeable=flagged", replace(base, unjudgeable="flagged")),
+                 (f"{tag}: + critique=correct", replace(base, critique="correct"))]
+    return rows
+
+
 EXPERIMENTS: dict[str, Callable[[LabSettings], list[tuple[str, RunSpec]]]] = {
-    "main": _main, "voting": _voting, "penalty": _penalty, "noise": _noise}
+    "main": _main, "voting": _voting, "penalty": _penalty, "noise": _noise, "guards": _guards}
 
 
 # ---------------------------------------------------------------------------------------------

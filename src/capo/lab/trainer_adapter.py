@@ -83,7 +83,8 @@ def credit_settings(spec):
     from capo.train.trainer import CreditSettings
 
     return CreditSettings(C=spec.C, P=spec.P, vote=spec.vote, num_critiques=spec.num_critiques,
-                          separators=spec.separators)
+                          separators=spec.separators, process_groups=spec.process_groups,
+                          critique=spec.critique, penalty=spec.penalty, unjudgeable=spec.unjudgeable)
 
 
 def _build_trainer(spec, seed, settings, model, tokenizer, policy_path, workdir, judge_spec, callback):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from packaging.version import Version
 
-from capo.credit import CreditConfig, align_batch, assign_credit
+from capo.credit import CreditConfig, align_batch, assign_credit, select_for_critique
 from capo.errors import CapoError
 from capo.judges.base import CritiqueRequest, Judge
 from capo.rewards import sequence_group_advantages
@@ -82,8 +82,15 @@ class CreditSettings:
     critique: str = "all"  # all | incorrect | correct
     splitter: str = "paragraph"
     separators: str = "outside"  # outside (the paper) | next (separators join the step they open)
+    process_groups: str = "all"  # all (the paper) | with_correct (capo.credit: exploit guards)
+    penalty: str = "token"  # token (the paper) | response (step-count invariant)
+    unjudgeable: str = "ignore"  # ignore (the paper) | flagged
     reference_in_prompt: bool = True
     eps: float = 1e-6
+
+    def credit_config(self) -> CreditConfig:
+        return CreditConfig(self.C, self.P, self.vote, self.min_valid, self.eps, self.process_groups,
+                            self.penalty, self.unjudgeable)
 
     @classmethod
     def from_section(cls, section) -> CreditSettings:
@@ -91,6 +98,15 @@ class CreditSettings:
 
 
 from trl import GRPOTrainer  # noqa: E402  (after the version helpers, which must import without it)
+
+
+def reported_checkable(critiques) -> bool | None:
+    """False when every parsed critique says the judge could check none of the steps (a rule
+    judge's `Critique.checked`); None when no critique reports it (LLM judges)."""
+    reports = [c.checked for c in critiques if c.wrong_steps is not None and c.checked is not None]
+    if not reports:
+        return None
+    return any(reports)
 
 
 class CapoGRPOTrainer(GRPOTrainer):
@@ -229,10 +245,11 @@ class CapoGRPOTrainer(GRPOTrainer):
         tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
         aligned = align_batch(tokenizer, roll["completion_ids"], self.credit.splitter, self.credit.separators)
         local_rv = outcomes[local].tolist()
-        which = self.credit.critique
-        selected = [i for i, (a, r) in enumerate(zip(aligned, local_rv, strict=True))
-                    if a.steps and (which == "all" or (which == "correct") == (r > 0))]
+        judged, selected = select_for_critique(aligned, local_rv, self.credit.critique)
         critiques: list[list | None] = [None] * len(aligned)
+        checkable: list[bool | None] = [None] * len(aligned)
+        for i in judged:
+            critiques[i] = []  # judged; stays empty for a response with zero steps
         failures = unparsable = 0
         reasons: dict[str, int] = {}
         seconds = 0.0
@@ -243,10 +260,12 @@ class CapoGRPOTrainer(GRPOTrainer):
             result, seconds = self._call_judge(requests)
             for i, crits in zip(selected, result.critiques, strict=True):
                 critiques[i] = [c.wrong_steps for c in crits]
+                checkable[i] = reported_checkable(crits)
             failures, unparsable, reasons = result.num_failed, result.num_unparsable, dict(result.failures)
         if self.accelerator.num_processes > 1:
             aligned_all = self._gather_objects(aligned)
             critiques_all = self._gather_objects(critiques)
+            checkable_all = self._gather_objects(checkable)
             padded = self.accelerator.pad_across_processes(mask, dim=1, pad_index=0)
             mask_all = self.accelerator.gather(padded).cpu()
             counts = self._gather_objects([(failures, unparsable, seconds, reasons)])
@@ -257,9 +276,9 @@ class CapoGRPOTrainer(GRPOTrainer):
                 for reason, k in c[3].items():
                     reasons[reason] = reasons.get(reason, 0) + k
         else:
-            aligned_all, critiques_all, mask_all = aligned, critiques, mask.cpu()
-        config = CreditConfig(self.credit.C, self.credit.P, self.credit.vote, self.credit.min_valid, self.credit.eps)
-        credit = assign_credit(aligned_all, outcomes.tolist(), groups.tolist(), critiques_all, mask_all.float(), config)
+            aligned_all, critiques_all, checkable_all, mask_all = aligned, critiques, checkable, mask.cpu()
+        credit = assign_credit(aligned_all, outcomes.tolist(), groups.tolist(), critiques_all, mask_all.float(),
+                               self.credit.credit_config(), checkable_all)
         advantages = credit.advantages[local, : mask.shape[1]]
         s = credit.stats
         metrics = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from capo.judges.arith import describe, false_claims
+from capo.judges.arith import check_step, describe
 from capo.judges.base import Critique, CritiqueRequest, Judge, JudgeResult, register_judge
 
 
@@ -22,18 +22,22 @@ class CalculatorJudge(Judge):
     def identity(self) -> dict:
         return {"backend": "calculator", "version": 1}
 
-    def judge_steps(self, steps: Sequence[str]) -> tuple[list[int], str]:
-        """Wrong step indices and a readable critique ending with the verdict line."""
-        wrong, lines = [], []
+    def judge_steps(self, steps: Sequence[str]) -> tuple[list[int], str, list[int]]:
+        """Wrong step indices, a readable critique ending with the verdict line, and the indices
+        of the steps that hold at least one checkable claim."""
+        wrong, lines, checked = [], [], []
         for i, step in enumerate(steps):
-            bad = false_claims(step)
+            claims = check_step(step)
+            if claims:
+                checked.append(i)
+            bad = [c for c in claims if not c.ok]
             if bad:
                 wrong.append(i)
                 lines.append(f"Step {i}: " + "; ".join(describe(c) for c in bad[:3]) + ".")
         if not lines:
-            lines.append("No false arithmetic claim found.")
+            lines.append("No false arithmetic claim found." if checked else "No arithmetic claim to check.")
         lines.append(f"Wrong step list: [{', '.join(map(str, wrong))}]")
-        return wrong, "\n".join(lines)
+        return wrong, "\n".join(lines), checked
 
     def critique(self, requests: Sequence[CritiqueRequest], n: int) -> JudgeResult:
         if n < 1:
@@ -42,8 +46,8 @@ class CalculatorJudge(Judge):
         out = []
         for req in requests:
             t0 = time.perf_counter()
-            wrong, text = self.judge_steps(req.steps)
-            crit = Critique(text, frozenset(wrong), time.perf_counter() - t0)
+            wrong, text, checked = self.judge_steps(req.steps)
+            crit = Critique(text, frozenset(wrong), time.perf_counter() - t0, checked=frozenset(checked))
             out.append([crit] * n)
         return JudgeResult(out, time.perf_counter() - start, {}, {"requests": 0, "cache_hits": 0,
                                                                  "generated": len(out) * n})
