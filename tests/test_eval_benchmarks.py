@@ -11,8 +11,8 @@ from capo.errors import CapoError
 from capo.eval import benchmarks as B
 from capo.eval.benchmarks import EvalItem, coerce_items, load_benchmark, parse_benchmarks, parse_data_args
 from capo.eval.prompting import CHOICE_INSTRUCTION, MATH_INSTRUCTION, format_prompt
+from support.data import math_items
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # One or two rows per benchmark, in each source's own field names (see benchmarks.py's table).
 ROWS = {
@@ -173,15 +173,14 @@ def test_parse_benchmarks_and_data_args(tmp_path):
         parse_data_args(["aime24=/a.jsonl"], names)
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
 def test_real_math_data_loads():
     sizes = {"math500": 500, "gsm8k": 1319, "aime24": 30, "amc23": 40, "minerva": 272, "olympiadbench": 675}
     for name, n in sizes.items():
-        items = load_benchmark(name, SHARED)
+        items = math_items(name)
         assert len(items) == n, name
         assert all(i.problem.strip() and i.answer.strip() for i in items), name
-    assert load_benchmark("gsm8k", SHARED, limit=1)[0].answer == "18"
-    assert load_benchmark("amc23", SHARED, limit=1)[0].answer == "27"
+    assert math_items("gsm8k", limit=1)[0].answer == "18"
+    assert math_items("amc23", limit=1)[0].answer == "27"
 
 
 def test_coerce_items():

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from capo.judges import CritiqueRequest, make_judge
 from capo.judges.arith import ANNOTATION, check_step, false_claims
 from capo.steps import split_steps
+from support.data import benchmark_rows
 
-GSM8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
 
 
 @pytest.mark.parametrize("text", [
@@ -91,9 +91,8 @@ def test_calculator_spec_takes_no_argument():
         make_judge("calculator:x")
 
 
-@pytest.mark.skipif(not GSM8K.is_file(), reason="shared GSM8K data not available")
 def test_gsm8k_reference_solutions_false_flags_and_detection():
-    rows = [json.loads(line) for line in GSM8K.read_text().splitlines()[:400]]
+    rows = benchmark_rows("gsm8k")[:400]
     judge = make_judge("calculator")
     reqs = [CritiqueRequest(r["question"], tuple(s.text for s in split_steps(r["answer"], "line"))) for r in rows]
     result = judge.critique(reqs, 1)

@@ -7,8 +7,8 @@ import pytest
 
 from capo.cli import main
 from capo.judges.testing import FakeChatServer
+from support.data import data_root
 
-PROCESSBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "processbench"
 
 ROWS = [
     {"problem": "Janet has 16 eggs, eats 3, bakes 4, sells the rest at $2. Dollars?",
@@ -117,11 +117,12 @@ def test_critique_openai_judge_with_cache_and_failures(tmp_path, capsys):
     assert "9 failed (connection=9)" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not PROCESSBENCH.is_dir(), reason="shared ProcessBench data not available")
 def test_processbench_calculator_local(tmp_path, capsys):
+    root = data_root()
+    data = ["--data", str(root / "processbench")] if root is not None else []  # None: the hub
     out = tmp_path / "pb.json"
     preds = tmp_path / "pred.jsonl"
-    assert main(["processbench", "--data", str(PROCESSBENCH), "--split", "gsm8k", "--limit", "300",
+    assert main(["processbench", *data, "--split", "gsm8k", "--limit", "300",
                  "--output", str(out), "--predictions", str(preds), "--no-progress"]) == 0
     report = json.loads(out.read_text())
     captured = capsys.readouterr()
@@ -132,7 +133,7 @@ def test_processbench_calculator_local(tmp_path, capsys):
     for key in ("acc_erroneous", "f1", "step_precision", "step_recall"):
         assert 0.0 <= report[key] <= 1.0
     assert len(read_jsonl(preds)) == 300 and "capo processbench: gsm8k 300 items" in captured.err
-    assert main(["processbench", "--data", str(PROCESSBENCH), "--limit", "30", "--sample-seed", "1",
+    assert main(["processbench", *data, "--limit", "30", "--sample-seed", "1",
                  "--output", str(out), "--no-progress"]) == 0
     sampled = json.loads(out.read_text())
     assert sampled["items"] == 30 and sampled["correct_items"] > 5 and sampled["sample_seed"] == 1

@@ -5,9 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capo.steps import join_steps, split_steps
+from support.data import processbench_items
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from capo.judges.processbench import SPLITS
+from capo.steps import join_steps, split_steps
 
 
 def test_paragraph_split_keeps_exact_spans():
@@ -64,8 +65,8 @@ def test_spans_are_exact_ordered_and_cover_all_non_space(text, spec):
 def processbench_round_trip():
     """(items, failures): failures are (split, id, reason) for items whose steps don't survive."""
     items, failures = 0, []
-    for path in sorted((SHARED / "processbench").glob("*.json")):
-        for item in json.loads(path.read_text()):
+    for split in SPLITS:
+        for item in processbench_items(split):
             items += 1
             got = [s.text for s in split_steps(join_steps(item["steps"]))]
             if got != item["steps"]:
@@ -77,7 +78,7 @@ def processbench_round_trip():
                     reason = "an empty step"
                 else:
                     reason = "unexplained"
-                failures.append((path.stem, item["id"], reason))
+                failures.append((split, item["id"], reason))
     return items, failures
 
 
