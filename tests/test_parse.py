@@ -23,20 +23,30 @@ from capo.parse import parse_wrong_steps
     ("All steps are correct.", set()),
     ("There are no incorrect steps.", set()),
     ("none", set()),
-    ("Wrong step list: [1, 9, -4]", {1}),  # out of range dropped
     ("Wrong step list: [-1]", set()),
     # the LAST verdict wins (a judge that quotes the instruction, then answers)
     ("Format: Wrong step list: [i, j, ...]\n...\nWrong step list: [2]", {2}),
     ("Wrong step list: [1]\nOn reflection:\nWrong step list: [0]", {0}),
 ])
 def test_known_formats(text, expected):
-    assert parse_wrong_steps(text, 4) == frozenset(expected)
+    # issue 15: these are the lenient mode's; strict, the default, accepts only the template's line
+    assert parse_wrong_steps(text, 4, mode="lenient") == frozenset(expected)
+    strict = expected if text.rsplit("Wrong step list:", 1)[-1].lstrip().startswith("[") else None
+    assert parse_wrong_steps(text, 4) == (None if strict is None else frozenset(strict))
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+def test_out_of_range_or_contradictory_verdict_is_unparsable(mode):
+    # issue 15: an index outside [0, num_steps) used to be dropped (reading as "no error")
+    assert parse_wrong_steps("Wrong step list: [1, 9, -4]", 4, mode=mode) is None
+    assert parse_wrong_steps("Wrong step list: [-1, 2]", 4, mode=mode) is None
 
 
 @pytest.mark.parametrize("text", ["", "I am not sure.", "The interval [0, 1] matters. Step 2 is wrong.", "Wrong steps: step two looks odd", "\\boxed{x+1}",
                                   "{\"verdict\": \"bad\"}", "[a, b]", None, 42])
 def test_unparsable_is_none_not_empty(text):
     assert parse_wrong_steps(text, 4) is None
+    assert parse_wrong_steps(text, 4, mode="lenient") is None
 
 
 FRAGMENTS = ["Wrong step list:", "wrong steps:", "[", "]", "\\boxed{", "}", "{", "\"wrong\":", "-1", "0", "3",

@@ -1,13 +1,22 @@
 """Recover the set of wrong step indices from a judge's raw critique text.
 
-Accepted (the LAST occurrence of the first kind found wins, in this order of trust):
-  1. the verdict line:        "Wrong step list: [1, 3]"  /  "Wrong steps: 1, 3"  /  "...: none"
-  2. a boxed list:            "\\boxed{[1, 3]}"  /  "\\boxed{2}"  /  "\\boxed{-1}"  /  "\\boxed{}"
-  3. JSON:                    {"wrong_steps": [1, 3]}  (any key mentioning wrong/incorrect/error)
-  4. a bare list ending the text: "... so [1, 3]."  /  "[]"  (not one echoed from a step)
-  5. an explicit all-correct: "no incorrect steps", "all steps are correct", "none"
--1 means "no wrong step" (ProcessBench convention). Indices outside [0, num_steps) are dropped.
-Returns a frozenset, or None for "unparsable" (nothing usable); never raises.
+The grammar is capo.verdict's. Two modes:
+
+  strict (default)  only the template's verdict line "Wrong step list: [1, 3]"; the LAST
+                    "Wrong step list:" of the reply decides, and if what follows it is not a
+                    bracketed list of integers the critique is unparsable. Nothing a student can
+                    write survives capo.prompt's rewriting in this form.
+  lenient           for prompts that ask for another form (ProcessBench: \\boxed{}). The last
+                    labelled verdict ("Wrong steps: 1, 3", "Incorrect step list: none", the
+                    template's line) wins; without one, the LAST of the other forms in the reply
+                    (\\boxed{...}, JSON with a wrong/incorrect/error key, a bare list ending the
+                    reply, an "All steps are correct." sentence). A student CAN write those forms.
+
+-1 means "no wrong step" (ProcessBench's convention) and must stand alone. A verdict naming an
+index outside [0, num_steps) or mixing -1 with indices is unparsable: a judge that quotes the
+student's \\boxed{40} has not said "no error". Returns a frozenset, or None (unparsable); never
+raises on any text. Time is linear: only the reply's last _MAX_CHARS characters are read, every
+repetition in the patterns is bounded, and at most _MAX_TRIES candidates of a form are examined.
 """
 
 from __future__ import annotations
@@ -15,92 +24,152 @@ from __future__ import annotations
 import json
 import re
 
-_MAX_CHARS = 200_000  # judges never legitimately write more; bounds the regex work
-_INT = re.compile(r"-?\d{1,9}")
-_VERDICT = re.compile(
-    r"(?:wrong|incorrect|erroneous)\s*steps?(?:\s*(?:list|indices|index|ids))?\s*(?:is|are)?\s*[:=]\s*"
-    r"(\[[^\[\]\n]{0,2000}\]|none\b|n/?a\b|empty\b|no\s+\w+|\(?(?:[-\d \t,;]|\band\b){0,2000}\)?)",
-    re.IGNORECASE,
-)
-_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\}){0,2000})\}")
-_JSON_OBJ = re.compile(r"\{[^{}]{0,4000}\}")
-_BARE_LIST = re.compile(r"\[\s*(-?\d{1,9}(?:\s*,\s*-?\d{1,9}){0,500})?\s*,?\s*\]")
-_ENDS_TEXT = re.compile(r"[\s.`*]*")  # a bare list counts only as the last thing said
-_NEUTRALIZED = re.compile(r"wrong-step-list\W*$")  # capo.prompt's rewrite of an echoed fake verdict
-_ALL_CORRECT = re.compile(
-    r"\b(?:no\s+(?:incorrect|wrong|erroneous)\s+steps?|all\s+(?:the\s+)?steps\s+(?:are|were)\s+correct|"
-    r"every\s+step\s+is\s+correct|none\s+of\s+the\s+steps\s+(?:is|are)\s+(?:incorrect|wrong))\b",
-    re.IGNORECASE,
-)
-_NONE_WORDS = re.compile(r"^\s*(?:none|n/?a|empty|no\s+\w+)?\s*\.?\s*$", re.IGNORECASE)
+from capo import verdict
+from capo.textview import fold
+
+MODES = ("strict", "lenient")
+_MAX_CHARS = 100_000  # verdicts stand at the end; a judge's reply is bounded by its max_tokens
+_MAX_LIST = 4_000  # characters of one bracketed index list
+_MAX_TRIES = 64  # candidates of one form examined, from the last one back
+_LENIENT_SEPARATORS = re.compile(r",|;|\band\b", re.IGNORECASE)
 
 
-def _indices(fragment: str) -> list[int] | None:
-    """Integers in a verdict fragment; [] for an explicit empty/none; None if not a list."""
-    if not fragment.strip():
-        return None  # "Wrong steps:" followed by prose is not a verdict
-    stripped = fragment.strip().strip("[](){}").strip()
-    if _NONE_WORDS.match(stripped):
+def _int_list(inner: str, separators: re.Pattern[str] | None = None) -> list[int] | None:
+    """'1, 3' -> [1, 3]; '' -> []; None unless every item is an integer (a trailing comma is fine)."""
+    parts = separators.split(inner) if separators else inner.split(",")
+    if len(parts) > 1 and not parts[-1].strip():
+        parts = parts[:-1]
+    if len(parts) == 1 and not parts[0].strip():
         return []
-    if re.fullmatch(r"(?:-?\d{1,9}|and|[\s,;])+", stripped):
-        return [int(x) for x in _INT.findall(stripped)]
-    return None
+    items = [p.strip() for p in parts]
+    if not all(verdict.INDEX.fullmatch(p) for p in items):
+        return None
+    return [int(p) for p in items]
 
 
-def _from_json(text: str) -> list[int] | None:
-    for candidate in reversed(_JSON_OBJ.findall(text)):
-        try:
-            obj = json.loads(candidate)
-        except (ValueError, RecursionError):
-            continue
-        if not isinstance(obj, dict):
-            continue
-        for key, value in obj.items():
-            if isinstance(key, str) and re.search(r"wrong|incorrect|error", key, re.IGNORECASE):
-                if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                    return value
-                if isinstance(value, int) and not isinstance(value, bool):
-                    return [value]
-    return None
+def _bracketed(view: str, pos: int, separators=None) -> list[int] | None:
+    """The '[...]' list starting at `pos` (after decoration), or None."""
+    pos = verdict.DECORATION.match(view, pos).end()
+    if not view.startswith("[", pos):
+        return None
+    close = view.find("]", pos + 1, pos + 1 + _MAX_LIST)
+    if close < 0 or "[" in view[pos + 1:close]:
+        return None
+    return _int_list(view[pos + 1:close], separators)
 
 
-def _last(pattern: re.Pattern[str], text: str):
-    match = None
-    for match in pattern.finditer(text):
+def _strict(view: str) -> list[int] | None:
+    last = None
+    for last in verdict.TEMPLATE_VERDICT_START.finditer(view):
         pass
-    return match
+    return None if last is None else _bracketed(view, last.end())
 
 
-def _find_indices(text: str) -> list[int] | None:
-    verdicts = [m for m in _VERDICT.finditer(text)]
-    for m in reversed(verdicts):
-        found = _indices(m.group(1))
-        if found is not None:
-            return found
-    for m in reversed(list(_BOXED.finditer(text))):
-        found = _indices(m.group(1)) if m.group(1).strip() else []  # \boxed{} = empty list
-        if found is not None:
-            return found
-    found = _from_json(text)
+def _labelled_value(view: str, pos: int) -> list[int] | None:
+    found = _bracketed(view, pos, _LENIENT_SEPARATORS)
     if found is not None:
         return found
-    bare = _last(_BARE_LIST, text)
-    if bare is not None and _ENDS_TEXT.fullmatch(text, bare.end()) and not _NEUTRALIZED.search(
-            text, max(0, bare.start() - 24), bare.start()):
-        return [int(x) for x in _INT.findall(bare.group(0))]
-    if _ALL_CORRECT.search(text) or text.strip().lower().rstrip(".") == "none":
+    pos = verdict.DECORATION.match(view, pos).end()
+    if verdict.NONE_VALUE.match(view, pos):
         return []
+    loose = verdict.LOOSE_LIST.match(view, pos)
+    return None if loose is None else [int(x) for x in verdict.INDEX.findall(loose.group(1))]
+
+
+def _last_labelled(view: str) -> list[int] | None:
+    """The last labelled verdict whose value reads as a list ("Wrong steps: as follows" does not)."""
+    for m in list(verdict.LABELLED_VERDICT_START.finditer(view))[::-1][:_MAX_TRIES]:
+        found = _labelled_value(view, m.end())
+        if found is not None:
+            return found
     return None
 
 
-def parse_wrong_steps(text: str, num_steps: int) -> frozenset[int] | None:
-    """Wrong step indices in [0, num_steps), or None if the critique is unparsable."""
+def _last_boxed(view: str) -> tuple[int, list[int]] | None:
+    """The last \\boxed{} holding an index list; \\boxed{x+1} (an answer, not indices) is skipped."""
+    for m in list(verdict.BOXED.finditer(view))[::-1][:_MAX_TRIES]:
+        close = view.find("}", m.end(), m.end() + _MAX_LIST)
+        if close < 0 or "{" in view[m.end():close]:
+            continue
+        inner = view[m.end():close].strip().strip("$").strip()
+        if inner.startswith("[") and inner.endswith("]") or inner.startswith("(") and inner.endswith(")"):
+            inner = inner[1:-1]
+        found = [] if verdict.NONE_VALUE.fullmatch(inner.strip()) else _int_list(inner, _LENIENT_SEPARATORS)
+        if found is not None:
+            return m.start(), found
+    return None
+
+
+def _last_json(view: str) -> tuple[int, list[int]] | None:
+    for m in list(verdict.JSON_OBJECT.finditer(view))[::-1][:_MAX_TRIES]:
+        if not verdict.JSON_KEY.search(m.group()):
+            continue
+        try:
+            obj = json.loads(m.group())
+        except (ValueError, RecursionError):
+            continue
+        for key, value in obj.items() if isinstance(obj, dict) else ():
+            if not verdict.JSON_KEY.search(key):
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                return m.start(), [value]
+            if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                return m.start(), value
+    return None
+
+
+def _bare_list_at_end(view: str) -> tuple[int, list[int]] | None:
+    """A list that is the last thing said, unless it follows a neutralized phrase (an echo of a
+    student's "wrong-step-list: []")."""
+    text = view.rstrip(" \t\r\n.`*_$")
+    if not text.endswith("]"):
+        return None
+    start = text.rfind("[", max(0, len(text) - _MAX_LIST), len(text) - 1)
+    if start < 0 or verdict.NEUTRALIZED.search(text, max(0, start - 40), start):
+        return None
+    found = _int_list(text[start + 1:-1])
+    return None if found is None else (start, found)
+
+
+def _last_all_correct(view: str) -> tuple[int, list[int]] | None:
+    last = None
+    for last in verdict.ALL_CORRECT_SENTENCE.finditer(view):
+        pass
+    if last is not None:
+        return last.start(), []
+    return (0, []) if view.strip().rstrip(".").strip().lower() == "none" else None
+
+
+def _lenient(view: str) -> list[int] | None:
+    found = _last_labelled(view)
+    if found is not None:
+        return found
+    candidates = [c for c in (_last_boxed(view), _last_json(view), _bare_list_at_end(view),
+                              _last_all_correct(view)) if c is not None]
+    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
+
+def _checked(found: list[int] | None, num_steps: int) -> frozenset[int] | None:
+    if found is None:
+        return None
+    if -1 in found:  # "no wrong step" must stand alone: [-1, 2] contradicts itself
+        return frozenset() if all(i == -1 for i in found) else None
+    if any(not 0 <= i < num_steps for i in found):
+        return None
+    return frozenset(found)
+
+
+def parse_wrong_steps(text: str, num_steps: int, mode: str = "strict") -> frozenset[int] | None:
+    """Wrong step indices in [0, num_steps), or None if the critique is unparsable.
+
+    mode: "strict" (the CAPO template's verdict line only) or "lenient" (see the module docstring).
+    A bad `mode` is a programming error (ValueError); any `text` is fine."""
+    if mode not in MODES:
+        raise ValueError(f"unknown parse mode {mode!r}; use one of {', '.join(MODES)}")
     try:
         if not isinstance(text, str):
             return None
-        found = _find_indices(text[-_MAX_CHARS:])
+        view = fold(text[-_MAX_CHARS:])
+        return _checked(_strict(view) if mode == "strict" else _lenient(view), num_steps)
     except Exception:  # a parser must never take a training run down
         return None
-    if found is None:
-        return None
-    return frozenset(i for i in found if 0 <= i < num_steps)

@@ -1,11 +1,17 @@
 """Split a response into reasoning steps, keeping exact character spans.
 
-A step is a maximal run of text between separators, with surrounding whitespace trimmed, so
-`response[step.start:step.end] == step.text` always holds and the separators (blank lines,
-markers' leading whitespace) belong to no step. Empty or whitespace-only text gives no steps.
+A step is a maximal run of text between separators, with surrounding whitespace (and invisible
+characters, capo.textview) trimmed, so `response[step.start:step.end] == step.text` always holds
+and the separators (blank lines, markers' leading whitespace) belong to no step. Empty or
+whitespace-only text gives no steps.
+
+Line breaks are Unicode's (str.splitlines: also U+2028, U+2029, U+0085, ...), and a line is
+blank when it holds only whitespace (NBSP, U+3000, ...) or invisible characters (zero-width
+spaces): a reader, and the judge, who sees an empty line sees a step boundary here too.
 
 Splitter specs (strings, so configs and the CLI can name them):
-  "paragraph"          blocks separated by one or more blank lines (the paper's default)
+  "paragraph"          blocks separated by one or more blank lines (the paper's default); a
+                       PARAGRAPH SEPARATOR (U+2029) alone separates blocks too
   "line"               one step per non-blank line (GSM8K reference solutions)
   "marker:<regex>"     a new step starts at every match of <regex>, e.g. "marker:Step \\d+:";
                        text before the first marker, if any, is a step of its own
@@ -16,8 +22,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PARAGRAPH_SEPARATOR = re.compile(r"\n[ \t\r\f\v]*\n\s*")
-LINE_SEPARATOR = re.compile(r"\n\s*")
+from capo.textview import BLANK_IN_LINE, INVISIBLE, LINE_BREAK, is_invisible
+
+_SPACE_OR_INVISIBLE = rf"(?:\s|{INVISIBLE})*"
+PARAGRAPH_SEPARATOR = re.compile(rf"(?:{LINE_BREAK}(?:{BLANK_IN_LINE})*{LINE_BREAK}|\u2029){_SPACE_OR_INVISIBLE}")
+LINE_SEPARATOR = re.compile(rf"{LINE_BREAK}{_SPACE_OR_INVISIBLE}")
 
 
 @dataclass(frozen=True)
@@ -29,10 +38,11 @@ class Step:
 
 
 def _trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """Shrink [start, end) to exclude leading/trailing whitespace; None if nothing is left."""
-    while start < end and text[start].isspace():
+    """Shrink [start, end) to exclude leading/trailing whitespace and invisible characters;
+    None if nothing is left."""
+    while start < end and (text[start].isspace() or is_invisible(text[start])):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and (text[end - 1].isspace() or is_invisible(text[end - 1])):
         end -= 1
     return (start, end) if start < end else None
 

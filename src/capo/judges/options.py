@@ -2,7 +2,8 @@
 
     add_judge_arguments(parser, **defaults)   --judge, --base-url, --api-key-env, --n, sampling,
                                               --concurrency, --timeout, --retries, --deadline,
-                                              --batch-size, --cache / --no-cache, --prompt-template
+                                              --batch-size, --cache / --no-cache, --prompt-template,
+                                              --parse-mode
     judge_from_args(args, on_progress=None)   -> a Judge (CapoError for a bad spec or setting)
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from capo.errors import CapoError
 
 DEFAULTS = dict(judge="calculator", n=4, temperature=0.7, top_p=0.95, max_tokens=1024, seed=None,
-                concurrency=32, timeout=120.0, retries=4, deadline=None, batch_size=4)
+                concurrency=32, timeout=120.0, retries=4, deadline=None, batch_size=4, parse_mode="strict")
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
@@ -54,6 +55,10 @@ def add_judge_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     g.add_argument("--no-cache", action="store_true", help="do not read or write the critique cache")
     g.add_argument("--prompt-template", default=None, metavar="FILE",
                    help="critique prompt template with {problem}, {reference_block}, {steps_block}")
+    g.add_argument("--parse-mode", choices=("strict", "lenient"), default=d["parse_mode"],
+                   help="strict: only the template's line 'Wrong step list: [..]' counts; lenient: also "
+                        "\\boxed{}, JSON, a final bare list, 'All steps are correct.' (forms a student can "
+                        f"write; for templates that ask for them) (default: {d['parse_mode']})")
 
 
 def judge_from_args(args: argparse.Namespace, on_progress=None):
@@ -87,7 +92,8 @@ def judge_from_args(args: argparse.Namespace, on_progress=None):
             cache = CritiqueCache(cache_path)
         except Exception as err:
             raise CapoError(f"cannot open the critique cache {cache_path}: {err}") from None
-    common = dict(sampling=sampling, cache=cache, template=template, deadline=args.deadline, on_progress=on_progress)
+    common = dict(sampling=sampling, cache=cache, template=template, deadline=args.deadline, on_progress=on_progress,
+                  parse_mode=getattr(args, "parse_mode", "strict"))
     if prefix == "openai":
         common.update(base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
                       timeout=args.timeout, max_retries=args.retries)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from capo.judges.base import Critique, CritiqueRequest, Judge, JudgeResult
 from capo.judges.cache import CachedSample, CritiqueCache, cache_key
-from capo.parse import parse_wrong_steps
+from capo.parse import MODES, parse_wrong_steps
 from capo.prompt import build_critique_messages
 
 
@@ -119,10 +119,15 @@ class GeneratingJudge(Judge):
 
     def __init__(self, *, sampling: SamplingSettings | None = None, cache: CritiqueCache | str | None = None,
                  template: str | None = None, deadline: float | None = None,
-                 on_progress: Callable[[int], None] | None = None):
+                 on_progress: Callable[[int], None] | None = None, parse_mode: str = "strict"):
+        if parse_mode not in MODES:
+            raise ValueError(f"unknown parse mode {parse_mode!r}; use one of {', '.join(MODES)}")
         self.sampling = sampling or SamplingSettings()
         self.cache = CritiqueCache(cache) if isinstance(cache, (str, bytes)) or hasattr(cache, "__fspath__") else cache
         self.template = template
+        # strict: the template's "Wrong step list: [..]" only; lenient for a template that asks
+        # for \boxed{} or JSON (capo.parse). Not part of the cache key: the cache keeps raw text.
+        self.parse_mode = parse_mode
         self.deadline = deadline  # seconds per batch; None: no deadline
         self.on_progress = on_progress  # called with the number of critiques just finished
         self._loop: LoopThread | None = None
@@ -166,9 +171,14 @@ class GeneratingJudge(Judge):
         if self.cache is not None:
             self.cache.close()
 
+    def special_tokens(self) -> tuple[str, ...]:
+        """The judge tokenizer's special tokens, neutralized in prompts (none known by default)."""
+        return ()
+
     # -- the engine --
     def _messages(self, request: CritiqueRequest) -> list[dict]:
-        return build_critique_messages(request.problem, list(request.steps), request.reference, self.template)
+        return build_critique_messages(request.problem, list(request.steps), request.reference, self.template,
+                                       self.special_tokens())
 
     async def _critique(self, requests: list[CritiqueRequest], n: int) -> JudgeResult:
         if n < 1:
@@ -271,8 +281,9 @@ class GeneratingJudge(Judge):
                     crits.append(Critique("", None, s.latency_s, s.prompt_tokens, s.completion_tokens,
                                           error=f"{s.error}: {s.detail}" if s.detail else (s.error or "empty")))
                 else:
-                    crits.append(Critique(s.text, parse_wrong_steps(s.text, len(req.steps)), s.latency_s,
-                                          s.prompt_tokens, s.completion_tokens, cached=i < cached_count[key]))
+                    wrong = parse_wrong_steps(s.text, len(req.steps), self.parse_mode)
+                    crits.append(Critique(s.text, wrong, s.latency_s, s.prompt_tokens, s.completion_tokens,
+                                          cached=i < cached_count[key]))
             out.append(crits)
         stats["deadline_hit"] = float(deadline_hit)
         for k, v in stats.items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from capo.errors import CapoError
 from capo.judges.base import register_judge
 from capo.judges.runtime import GeneratingJudge, GenJob, Sample, one_line
+from capo.parse import parse_wrong_steps
 
 
 def _fingerprint(path: Path) -> str:
@@ -63,6 +63,7 @@ class HFJudge(GeneratingJudge):
         self.stop_at_verdict = stop_at_verdict
         self._model = None
         self._tokenizer = None
+        self._special_tokens: tuple[str, ...] | None = None
         self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()
         self._ident = {"backend": "hf", "model": str(self.model_path.resolve()) if self.model_path.exists()
@@ -90,6 +91,17 @@ class HFJudge(GeneratingJudge):
                 model.to(self.device).eval()
                 self._tokenizer, self._model = tok, model
         return self._tokenizer, self._model
+
+    def special_tokens(self) -> tuple[str, ...]:
+        """The tokenizer's special tokens (neutralized in prompts: a step cannot end a turn)."""
+        if self._special_tokens is None:
+            try:
+                tok, _ = self.load()
+            except CapoError:
+                return ()  # generation reports the load failure, per critique
+            added = [t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if getattr(t, "special", False)]
+            self._special_tokens = tuple(dict.fromkeys([*tok.all_special_tokens, *added]))
+        return self._special_tokens
 
     def _context_limit(self) -> int | None:
         cfg = self._model.config
@@ -203,7 +215,9 @@ class HFJudge(GeneratingJudge):
         pass
 
 
-_VERDICT_DONE = re.compile(r"wrong\s*steps?\s*list\s*:\s*\[[^\]\n]*\]", re.IGNORECASE)
+def _verdict_written(tail: str) -> bool:
+    """The template's verdict line is complete: capo.parse's strict grammar, any index counts."""
+    return parse_wrong_steps(tail, 1 << 30) is not None
 
 
 def _looping(tokens: list[int], max_period: int = 32, repeats: int = 4) -> bool:
@@ -232,7 +246,7 @@ class _VerdictWritten:
         start = max(self.prompt_width, input_ids.shape[1] - self.window)
         tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
         generated = input_ids[:, self.prompt_width:].tolist()
-        return torch.tensor([bool(_VERDICT_DONE.search(t)) or _looping(g) for t, g in zip(tails, generated)],
+        return torch.tensor([_verdict_written(t) or _looping(g) for t, g in zip(tails, generated)],
                             device=input_ids.device)
 
 
