@@ -12,11 +12,14 @@ and with --tokenizer PATH also `token_ids`, `tokens` (the text of each token), `
 `token_rewards` (C*r_v - P*w) and `token_advantages` (CAPO token-group normalisation); the outcome
 is `correct`, else the math verifier on `reference`.
 A summary line goes to stderr: responses, critiques, failures, parse failures, flag rate, time.
+Every path (input, -o's folder, --tokenizer) is checked before any work; -o is written whole or
+not at all (a temporary file renamed into place), and an empty input is an error, not an empty -o.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from capo.errors import CapoError
 from capo.judges.options import add_judge_arguments, judge_from_args
+from capo.outputs import atomic_output, check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,16 +94,17 @@ def read_rows(path: str) -> tuple[list[dict], list[int], str]:
 def _outcomes(rows, numbers, name) -> list[float]:
     from capo.verify import MathVerifier
 
+    for row, lineno in zip(rows, numbers):  # every row first: no verifying before a bad row stops us
+        if row.get("correct") is None and row.get("reference") is None:
+            raise CapoError(f"{name}:{lineno}: --tokenizer needs `correct` or `reference` to compute token rewards")
     verifier = None
     out = []
-    for row, lineno in zip(rows, numbers):
+    for row in rows:
         if row.get("correct") is not None:
             out.append(float(row["correct"]))
-        elif row.get("reference") is not None:
+        else:
             verifier = verifier or MathVerifier()
             out.append(verifier(row["response"], str(row["reference"])))
-        else:
-            raise CapoError(f"{name}:{lineno}: --tokenizer needs `correct` or `reference` to compute token rewards")
     return out
 
 
@@ -134,43 +139,49 @@ def run(args: argparse.Namespace) -> int:
         split = compile_splitter(args.splitter)
     except ValueError as err:
         raise CapoError(str(err)) from None
+    # every path is checked before any work: a typo must not cost the critiques already made
+    if args.input != "-" and not Path(args.input).is_file():
+        raise CapoError(f"{args.input}: no such file")
+    check_output(args.output, "-o")
+    tokenizer_source = _tokenizer_source(args.tokenizer) if args.tokenizer else None
     rows, numbers, name = read_rows(args.input)
+    if not rows:
+        raise CapoError(f"{name}: no rows to critique (empty input)")
     start = time.perf_counter()
+    with judge_from_args(args) as judge:  # validates the judge options (template, cache) before the work
+        outcomes = _outcomes(rows, numbers, name) if args.tokenizer else None
+        tokenizer, aligned = None, None
+        if args.tokenizer:
+            from capo.credit import align_batch
 
-    tokenizer, aligned = None, None
-    if args.tokenizer:
-        from capo.credit import align_batch
+            tokenizer = _load_tokenizer(args.tokenizer, tokenizer_source)
+            ids = [tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in rows]
+            aligned = align_batch(tokenizer, ids, args.splitter)
+            steps = [[s.text for s in a.steps] for a in aligned]
+        else:
+            steps = [[s.text for s in split(r["response"])] for r in rows]
+        requests = [CritiqueRequest(r["problem"], tuple(st),
+                                    None if r.get("reference") is None else str(r["reference"]))
+                    for r, st in zip(rows, steps)]
 
-        outcomes = _outcomes(rows, numbers, name)
-        tokenizer = _load_tokenizer(args.tokenizer)
-        ids = [tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in rows]
-        aligned = align_batch(tokenizer, ids, args.splitter)
-        steps = [[s.text for s in a.steps] for a in aligned]
-    else:
-        steps = [[s.text for s in split(r["response"])] for r in rows]
-    requests = [CritiqueRequest(r["problem"], tuple(st), None if r.get("reference") is None else str(r["reference"]))
-                for r, st in zip(rows, steps)]
-
-    judge = judge_from_args(args)
-    bar = tqdm(total=len(rows) * args.n, desc="critiques", unit="crit", disable=args.no_progress or not rows,
-               file=sys.stderr, dynamic_ncols=True)
-    if hasattr(judge, "on_progress"):
-        judge.on_progress = bar.update
-    critiques, failures, seconds = [], {}, 0.0
-    try:
-        if hasattr(judge, "load"):
-            judge.load()  # a model that cannot load is a one-line error, not N failed critiques
-        for at in range(0, len(requests), args.chunk):
-            part = requests[at:at + args.chunk]
-            result = judge.critique(part, args.n)
-            if not getattr(judge, "on_progress", None):
-                bar.update(len(part) * args.n)
-            critiques.extend(result.critiques)
-            for k, v in result.failures.items():
-                failures[k] = failures.get(k, 0) + v
-    finally:
-        bar.close()
-        judge.close()
+        bar = tqdm(total=len(rows) * args.n, desc="critiques", unit="crit", disable=args.no_progress or not rows,
+                   file=sys.stderr, dynamic_ncols=True)
+        if hasattr(judge, "on_progress"):
+            judge.on_progress = bar.update
+        critiques, failures = [], {}
+        try:
+            if hasattr(judge, "load"):
+                judge.load()  # a model that cannot load is a one-line error, not N failed critiques
+            for at in range(0, len(requests), args.chunk):
+                part = requests[at:at + args.chunk]
+                result = judge.critique(part, args.n)
+                if not getattr(judge, "on_progress", None):
+                    bar.update(len(part) * args.n)
+                critiques.extend(result.critiques)
+                for k, v in result.failures.items():
+                    failures[k] = failures.get(k, 0) + v
+        finally:
+            bar.close()
 
     votes = [vote([c.wrong_steps for c in cs], len(req.steps), args.vote, args.min_valid)
              for req, cs in zip(requests, critiques)]
@@ -178,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
     if tokenizer is not None:
         extra = _token_credit(tokenizer, rows, aligned, ids, outcomes, critiques, args)
 
-    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
-    try:
+    # the whole output or nothing: a temporary file in the same folder, renamed at the end
+    with contextlib.nullcontext(sys.stdout) if args.output == "-" else atomic_output(args.output) as out:
         for row, st, cs, v, ex in zip(rows, steps, critiques, votes, extra):
             record = dict(row)
             record.update(steps=st, critiques=[_critique_json(c) for c in cs], wrong_steps=v.wrong_steps,
@@ -187,11 +198,7 @@ def run(args: argparse.Namespace) -> int:
                           num_valid=v.num_valid)
             record.update(ex)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        else:
-            out.flush()
+        out.flush()
 
     seconds = time.perf_counter() - start
     total = sum(len(cs) for cs in critiques)
@@ -206,11 +213,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_tokenizer(path: str):
+def _tokenizer_source(path: str) -> str:
+    """What --tokenizer names, checked before any work: a folder, `smollm2`, or a hub id."""
+    from capo.models.smollm2 import resolve_model
+
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return str(local)
+    if local.exists():
+        raise CapoError(f"--tokenizer {path}: not a folder")
+    if path.startswith((".", "/", "~")) or path.count("/") > 1 or "\\" in path:  # a path, not a hub id
+        raise CapoError(f"--tokenizer {path}: no such folder")
+    try:
+        return resolve_model(path)
+    except CapoError as err:
+        raise CapoError(f"--tokenizer {path}: {err}") from None
+
+
+def _load_tokenizer(path: str, source: str):
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(source)
     except Exception as err:
         raise CapoError(f"--tokenizer {path}: cannot load ({type(err).__name__}: {str(err).splitlines()[0][:200]})") \
             from None

@@ -73,7 +73,9 @@ def load_processbench(split: str, data: str | None = None, limit: int | None = N
                     path = path / name
                     break
             else:
-                raise CapoError(f"--data {data}: no {split}.json or {split}.jsonl in this folder")
+                found = sorted(f.stem for f in path.iterdir() if f.suffix in (".json", ".jsonl") and f.is_file())
+                raise CapoError(f"--data {data}: no {split}.json or {split}.jsonl in this folder; --split is one of "
+                                f"{', '.join(SPLITS)} (this folder has: {', '.join(found) or 'no .json/.jsonl file'})")
         elif not path.is_file():
             raise CapoError(f"--data {data}: no such file or folder")
         items = _read_file(path)

@@ -6,7 +6,8 @@ ProcessBench's accuracy on erroneous items / on correct items / F1 from the earl
 wrong step, plus step-level precision/recall of the flagged sets where labels define them.
 JSON on stdout (and --output); a one-line summary on stderr. Data: --data PATH (a folder with
 <split>.json, or the file) else the hub dataset Qwen/ProcessBench.
-Defaults differ from `capo critique`: one greedy critique (--n 1 --temperature 0), 512 tokens.
+Defaults differ from `capo critique`: one greedy critique (--n 1 --temperature 0), 512 tokens,
+--parse-mode lenient.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from capo.errors import CapoError
 from capo.judges.options import add_judge_arguments, judge_from_args
 from capo.judges.processbench import SPLITS, load_processbench, processbench_metrics
+from capo.outputs import atomic_output, check_output, write_text_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write per-item predictions and critiques (JSONL)")
     parser.add_argument("--chunk", type=int, default=64, help="items per judge call (default: 64)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_judge_arguments(parser, n=1, temperature=0.0, max_tokens=512)
+    # lenient parsing: ProcessBench's own prompt (--prompt-template) asks for \boxed{}; the items'
+    # steps are a benchmark's, not a policy's that could learn to plant verdicts
+    add_judge_arguments(parser, n=1, temperature=0.0, max_tokens=512, parse_mode="lenient")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise CapoError(f"--limit must be >= 1, got {args.limit}")
     if args.chunk < 1:
         raise CapoError("--chunk must be >= 1")
+    check_output(args.output, "--output")  # before the work, not after it
+    check_output(args.predictions, "--predictions")
     items = load_processbench(args.split, args.data, None if args.sample_seed is not None else args.limit)
     if args.sample_seed is not None and args.limit is not None and args.limit < len(items):
         import random
@@ -100,10 +106,9 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        write_text_atomic(args.output, text + "\n")
     if args.predictions:
-        with open(args.predictions, "w", encoding="utf-8") as fh:
+        with atomic_output(args.predictions) as fh:
             for it, v, p, cs in zip(items, votes, predicted, critiques):
                 fh.write(json.dumps({"id": it.get("id"), "label": it["label"], "predicted": p,
                                      "critiques": [{"text": c.text, "wrong_steps": sorted(c.wrong_steps)

@@ -113,6 +113,30 @@ def resolve(args, check_run_dir: bool = True) -> tuple:
     return config, run_dir, checkpoint
 
 
+def _looks_like_path(name: str) -> bool:
+    """A filesystem path rather than a hub id ("org/name") or an alias ("smollm2")."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def check_paths(config) -> None:
+    """The config's local paths exist: one line naming the key and the path, before any work."""
+    name = config.model.name_or_path
+    local = Path(name).expanduser()
+    if local.exists() and not local.is_dir():
+        raise CapoError(f"config key 'model.name_or_path': {name!r} is not a folder")
+    if _looks_like_path(name) and not local.exists():
+        raise CapoError(f"config key 'model.name_or_path': no such folder {name!r}")
+    for key, spec in (("data.train", config.data.train), ("data.eval", config.data.eval)):
+        if spec is None or spec.startswith(("procedural:", "hf:")):
+            continue
+        if not Path(spec).expanduser().is_file():
+            raise CapoError(f"config key '{key}': no such file {spec!r}")
+    prefix, _, judge_arg = config.judge.spec.partition(":")
+    if config.algorithm != "grpo" and prefix == "hf" and _looks_like_path(judge_arg) \
+            and not Path(judge_arg).expanduser().is_dir():
+        raise CapoError(f"config key 'judge.spec': no such folder {judge_arg!r}")
+
+
 def cpu_has_fast_bf16() -> bool:
     """True on CPUs with native bf16 instructions (AVX512-BF16 / AMX), where oneDNN runs bf16
     matmuls about twice as fast as fp32; elsewhere bf16 is emulated and slower."""
@@ -253,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
 def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: bool = False,
           t_start: float | None = None) -> int:
     t_start = time.monotonic() if t_start is None else t_start
+    check_paths(config)  # before the heavy imports: a typo in a path fails in a second
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
@@ -268,6 +293,26 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     args = grpo_args(config, run_dir)  # validates the trl section before anything slow
     main = args.process_index == 0
+
+    # Everything that can fail on the user's input (data, policy, judge) comes before the run
+    # directory is touched: a failed start leaves no config.yaml that would block the rerun.
+    t0 = time.monotonic()
+    train_problems, held_out = load_train_eval(config.data, config.seed)  # the data before the policy
+    transformers.set_seed(config.seed)
+    model_path = resolve_model(config.model.name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(config))
+    except Exception as err:
+        first = str(err).splitlines()[0][:200] if str(err) else ""
+        raise CapoError(f"config key 'model.name_or_path': cannot load {config.model.name_or_path!r} "
+                        f"({type(err).__name__}: {first})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = to_dataset(train_problems, tokenizer, config.data.kind, config.data.system_prompt)
+    judge = build_judge(config)
+    setup_s = time.monotonic() - t0
+
     resume_step = 0
     if main:
         if checkpoint is None and overwrite and run_dir.exists():
@@ -280,18 +325,6 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
         (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     elif checkpoint is not None:
         resume_step = int(checkpoint.name.rsplit("-", 1)[1])
-
-    transformers.set_seed(config.seed)
-    t0 = time.monotonic()
-    model_path = resolve_model(config.model.name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(config))
-    train_problems, held_out = load_train_eval(config.data, config.seed)
-    dataset = to_dataset(train_problems, tokenizer, config.data.kind, config.data.system_prompt)
-    judge = build_judge(config)
-    setup_s = time.monotonic() - t0
 
     prior = read_jsonl(run_dir / METRICS) if main else []
     logger = RunLogger(run_dir, tensorboard=config.run.tensorboard, resume_step=resume_step,
