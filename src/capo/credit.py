@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from capo.alignment import align_response, separators_join_next_step
-from capo.rewards import PENALTY_SHAPES, capo_advantages, step_weights_to_tokens
+from capo.rewards import PENALTY_SHAPES, SCALES, capo_advantages, step_weights_to_tokens
 from capo.steps import Step, compile_splitter
 from capo.voting import Vote, vote
 
@@ -47,10 +47,11 @@ class CreditConfig:
     process_groups: str = "all"  # all (the paper) | with_correct: no process penalty in all-wrong groups
     penalty: str = "token"  # token (the paper) | response: step-count invariant (see module doc)
     unjudgeable: str = "ignore"  # ignore (the paper) | flagged: wrong and nothing checkable = flagged
+    scale: str = "group"  # group (the paper) | batch | none: TRL's scale_rewards, per token (rewards.py)
 
     def __post_init__(self):
         for name, allowed in (("process_groups", PROCESS_GROUPS), ("penalty", PENALTY_SHAPES),
-                              ("unjudgeable", UNJUDGEABLE)):
+                              ("unjudgeable", UNJUDGEABLE), ("scale", SCALES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {', '.join(allowed)}")
 
@@ -102,9 +103,13 @@ def align_batch(tokenizer, completion_ids: Sequence[Sequence[int]], splitter: st
 
 def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float], groups: Sequence,
                   critiques: Sequence[Sequence[frozenset[int] | None] | None], mask: torch.Tensor,
-                  config: CreditConfig = CreditConfig(), checkable: Sequence[bool] | None = None) -> CreditBatch:
+                  config: CreditConfig = CreditConfig(), checkable: Sequence[bool] | None = None,
+                  reward: Sequence[float] | None = None) -> CreditBatch:
     """Token rewards and token-group advantages for a batch.
 
+    outcomes[i] is the verifier's r_v: it decides what counts as correct (unjudgeable, process_groups,
+    telemetry). reward[i] is the outcome term of the token reward C*reward - P*w; default r_v (the
+    trainer passes r_v combined with the user's extra reward functions).
     critiques[i] is the list of parsed critiques of response i (None entries: unparsable/failed),
     or None when response i was not judged (it then gets no process penalty); a judged response
     with zero steps has an empty list. checkable[i] is False when the judge reported that it found
@@ -123,8 +128,9 @@ def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float],
         weights = torch.where(unjudgeable.unsqueeze(1), torch.ones_like(weights), weights)
     if config.process_groups == "with_correct":
         weights = weights * groups_with_correct(outcome, list(groups)).unsqueeze(1)
-    rewards, advantages = capo_advantages(outcome, weights, mask, list(groups), config.C, config.P, config.eps,
-                                          config.penalty)
+    term = outcome if reward is None else torch.as_tensor(list(reward), dtype=torch.float32)
+    rewards, advantages = capo_advantages(term, weights, mask, list(groups), config.C, config.P, config.eps,
+                                          config.penalty, config.scale)
     return CreditBatch(rewards, advantages, votes, credit_stats(aligned, outcomes, critiques, votes, rewards, mask))
 
 

@@ -12,6 +12,8 @@ CAPO token reward:    R[i, t] = C * r_v[i] - P * w[i, step(t)]          (P appli
                       it, while flagged tokens still sit P below the response's unflagged ones
 CAPO advantage:       A[i, t] = (R[i, t] - mean_g) / (std_g + eps), mean/std over ALL masked
                       tokens of all responses of the group (population std)
+                      scale="batch": divided by the std of all masked token rewards of the batch
+                      instead (TRL's scale_rewards="batch", token-level); scale="none": centered only
 GRPO advantage:       A[i]    = (r[i] - mean_g) / (std_g + eps), over the group's responses
                       (unbiased std, as TRL), broadcast to every token
 A group whose std is 0 (all rewards equal) gets advantage 0, never NaN.
@@ -73,9 +75,16 @@ def _group_index(group: torch.Tensor | Sequence) -> tuple[torch.Tensor, int]:
     return inverse, len(dense)
 
 
+SCALES = ("group", "batch", "none")  # TRL's scale_rewards values
+
+
 @register_advantage("capo")
-def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps: float = 1e-6) -> torch.Tensor:
-    """CAPO: normalize token rewards over all masked tokens of each prompt group."""
+def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps: float = 1e-6,
+                           scale: str = "group") -> torch.Tensor:
+    """CAPO: center token rewards on the mean over all masked tokens of each prompt group, then divide
+    by the std of those tokens ("group"), of all masked tokens of the batch ("batch"), or not ("none")."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
     inverse, n = _group_index(group)
     m = mask.float()
     r = rewards.float() * m
@@ -83,8 +92,16 @@ def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps
     total = torch.zeros(n).index_add_(0, inverse, r.sum(1))
     mean = total / count.clamp(min=1)
     centered = (rewards.float() - mean[inverse].unsqueeze(1)) * m
-    var = torch.zeros(n).index_add_(0, inverse, (centered**2).sum(1)) / count.clamp(min=1)
-    std = var.sqrt()
+    if scale == "none":
+        return centered
+    if scale == "batch":
+        # as TRL's batch scaling: the spread of the rewards themselves over the batch, not of the
+        # group-centered values (population std over tokens, like the group statistic)
+        batch_mean = r.sum() / m.sum().clamp(min=1)
+        std = ((((rewards.float() - batch_mean) * m) ** 2).sum() / m.sum().clamp(min=1)).sqrt().expand(n)
+    else:
+        var = torch.zeros(n).index_add_(0, inverse, (centered**2).sum(1)) / count.clamp(min=1)
+        std = var.sqrt()
     adv = centered / (std[inverse].unsqueeze(1) + eps)
     return torch.where(std[inverse].unsqueeze(1) > 0, adv, torch.zeros_like(adv)) * m
 
@@ -105,13 +122,39 @@ def sequence_group_advantages(rewards: torch.Tensor, group, eps: float = 1e-4, s
     return torch.where(std[inverse] > 0, adv, torch.zeros_like(adv))
 
 
+AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")  # TRL's multi_objective_aggregation values
+
+
+def aggregate_rewards(per_func: torch.Tensor, weights: torch.Tensor, group,
+                      aggregation: str = "sum_then_normalize", eps: float = 1e-4) -> torch.Tensor:
+    """(B, K) outputs of K reward functions (NaN: the function did not score that row) -> (B,) one
+    reward, combined as TRL's multi_objective_aggregation does before its advantages:
+    "sum_then_normalize": the weighted sum; "normalize_then_sum": each function first normalized
+    within its group (unbiased std, as TRL; a group with fewer than 2 scores adds 0), then the
+    weighted sum. NaN scores count 0; a row no function scored stays NaN."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; choose from {', '.join(AGGREGATIONS)}")
+    r = per_func.float()
+    scored = ~torch.isnan(r)
+    if aggregation == "normalize_then_sum":
+        inverse, n = _group_index(group)
+        x = torch.nan_to_num(r)
+        count = torch.zeros(n, r.shape[1]).index_add_(0, inverse, scored.float())
+        mean = torch.zeros(n, r.shape[1]).index_add_(0, inverse, x) / count.clamp(min=1)
+        dev = (x - mean[inverse]) * scored
+        std = (torch.zeros(n, r.shape[1]).index_add_(0, inverse, dev**2) / (count - 1).clamp(min=1)).sqrt()
+        r = torch.where(scored & (count[inverse] > 1), dev / (std[inverse] + eps), torch.nan)
+    total = (r * weights.float()).nansum(1)
+    return torch.where(scored.any(1), total, torch.nan)
+
+
 def capo_advantages(outcome: torch.Tensor, token_weights: torch.Tensor, mask: torch.Tensor, group,
                     C: float = 2.0, P: float = 1.0, eps: float = 1e-6,
-                    penalty: str = "token") -> tuple[torch.Tensor, torch.Tensor]:
+                    penalty: str = "token", scale: str = "group") -> tuple[torch.Tensor, torch.Tensor]:
     """Token rewards ("token": the paper's; "response": step-count invariant) and their
-    token-group advantages, both (B, T)."""
+    token-group advantages (scale: see token_group_advantages), both (B, T)."""
     if penalty not in PENALTY_SHAPES:
         raise ValueError(f"unknown penalty shape {penalty!r}; choose from {', '.join(PENALTY_SHAPES)}")
     shape = token_rewards if penalty == "token" else response_invariant_rewards
     rewards = shape(outcome, token_weights, mask, C, P)
-    return rewards, token_group_advantages(rewards, mask, group, eps)
+    return rewards, token_group_advantages(rewards, mask, group, eps, scale)
