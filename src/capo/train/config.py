@@ -439,7 +439,8 @@ def validate(config: TrainConfig) -> None:
 # GRPOConfig fields that TRL checks only deep inside training: checked here up front.
 TRL_CHOICES = {
     "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
-    "scale_rewards": ("group", "none"),  # TRL also has "batch"; capo train normalizes per group
+    "scale_rewards": ("group", "batch", "none"),
+    "multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
     "vllm_mode": ("server", "colocate"),
     "importance_sampling_level": ("token", "sequence"),
 }
@@ -476,6 +477,9 @@ def validate_trl(trl: dict[str, Any]) -> None:
         _positive("trl.temperature", trl["temperature"])
     if "beta" in trl:
         _positive("trl.beta", trl["beta"], allow_zero=True)
+    if trl.get("reward_weights") is not None and len(trl["reward_weights"]) != 1:
+        raise CapoError("config key 'trl.reward_weights': capo train has one reward function (the verifier), "
+                        f"so one weight (got {len(trl['reward_weights'])})")
 
 
 def describe_keys() -> str:

@@ -1,12 +1,12 @@
 """CapoGRPOTrainer: TRL's GRPOTrainer with CAPO's token-level advantages (and the paper's baselines).
 
-A thin subclass. TRL generates, scores the outcome (our one reward function), computes logits and
-old/ref log-probs exactly as usual; afterwards `_generate_and_score_completions` replaces TRL's
-(B,) advantages by ours:
+A thin subclass. TRL generates, scores the outcome (our reward function, then any the user adds),
+computes logits and old/ref log-probs exactly as usual; afterwards `_generate_and_score_completions`
+replaces TRL's (B,) advantages by ours:
 
     capo    r_v (rule verifier) -> judge critiques of the responses' steps -> vote -> token rewards
             R = C*r_v - P*w -> token-group normalization -> (B, T) advantages  (capo.credit)
-    grpo    GRPO-Rule: r_v, sequence-level group normalization (capo.rewards.sequence_group_advantages)
+    grpo    GRPO-Rule: r_v, TRL's own sequence-level advantages (group normalization)
     genorm  GRPO-GenORM: the judge decides final-answer correctness (N verdicts, majority), then the
             same sequence-level normalization
 
@@ -14,6 +14,11 @@ TRL's loss accepts (B, T) advantages (`_compute_loss` unsqueezes only 1-D ones; 
 test suite checks it). With several processes, each rank judges its own responses, the group's
 alignments/critiques/masks are gathered, normalized over whole groups and sliced back per rank,
 as TRL does with rewards.
+
+A drop-in for GRPOTrainer: every GRPOConfig option is honoured, given a CAPO meaning, or refused at
+construction with a CapoError (docs/training.md, "TRL options"; tests/test_trl_parity.py).
+Extra `reward_funcs` follow our verifier (reward function 0); grpo and genorm train on TRL's own
+sequence advantages.
 
 Per-step judge telemetry is logged through TRL's metrics (averaged per logging step):
 accuracy, token_reward, judge/flagged_step_rate, judge/vote_agreement, judge/parse_failures,
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from packaging.version import Version
@@ -32,7 +37,7 @@ from packaging.version import Version
 from capo.credit import CreditConfig, align_batch, assign_credit, select_for_critique
 from capo.errors import CapoError
 from capo.judges.base import CritiqueRequest, Judge
-from capo.rewards import sequence_group_advantages
+from capo.rewards import AGGREGATIONS, SCALES, aggregate_rewards
 from capo.verify import MathVerifier
 from capo.voting import vote
 
@@ -109,24 +114,70 @@ def reported_checkable(critiques) -> bool | None:
     return any(reports)
 
 
+def message_text(message: dict) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")  # content blocks
+
+
+def completion_text(completion) -> str:
+    """A completion as text. With conversational prompts TRL hands completions over as messages
+    ([{"role": "assistant", "content": ...}]); the verifier and the judge read text."""
+    if isinstance(completion, str):
+        return completion
+    return "\n\n".join(message_text(m) for m in completion if m.get("role", "assistant") == "assistant")
+
+
+def problem_text(example: dict) -> str:
+    """The problem the judge is shown: the `problem` column, else the last user message of a
+    conversational prompt (TRL datasets often have no `problem` column), else the prompt text."""
+    if example.get("problem") is not None:
+        return example["problem"]
+    prompt = example["prompt"]
+    if isinstance(prompt, str):
+        return prompt
+    users = [m for m in prompt if m.get("role") == "user"]
+    return message_text(users[-1]) if users else ""
+
+
+def check_trl_options(args, algorithm: str, num_reward_funcs: int, trainer_kwargs: dict) -> None:
+    """Refuse, before TRL builds anything, the GRPOTrainer options CapoGRPOTrainer cannot honour."""
+    scale = getattr(args, "scale_rewards", "group")
+    if scale not in SCALES:
+        raise CapoError(f"scale_rewards={scale!r}: use group, batch or none")
+    aggregation = getattr(args, "multi_objective_aggregation", "sum_then_normalize")
+    if aggregation not in AGGREGATIONS:
+        raise CapoError(f"multi_objective_aggregation={aggregation!r}: use {' or '.join(AGGREGATIONS)}")
+    weights = getattr(args, "reward_weights", None)
+    if weights is not None and len(weights) != num_reward_funcs:
+        raise CapoError(f"reward_weights has {len(weights)} entries for {num_reward_funcs} reward functions: "
+                        "the verifier's weight first, then one per reward_funcs entry")
+    if algorithm != "grpo":
+        for name in ("tools", "rollout_func", "environment_factory"):
+            if trainer_kwargs.get(name) is not None:
+                raise CapoError(f"{name} is not supported with algorithm={algorithm}: the judge critiques the "
+                                "policy's own text step by step, not tool calls or environment turns (use grpo)")
+
+
 class CapoGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose advantages come from CAPO (or the GRPO-Rule / GRPO-GenORM baselines).
 
-    The train dataset needs the columns `prompt` (text), `problem` and `answer` (reference).
+    The train dataset needs the columns `prompt` (text, or chat messages) and `answer` (reference);
+    `problem` (shown to the judge) defaults to the prompt's last user message. `reward_funcs` are
+    extra reward functions, combined with our verifier as TRL combines reward functions.
     """
 
-    def __init__(self, *args, algorithm: str = "capo", judge: Judge | None = None,
-                 credit: CreditSettings | None = None, verifier=None, sample_log: int = 0, **kwargs):
+    def __init__(self, model, reward_funcs=None, args=None, *rest, algorithm: str = "capo",
+                 judge: Judge | None = None, credit: CreditSettings | None = None, verifier=None,
+                 sample_log: int = 0, **kwargs):
         if algorithm not in ("capo", "grpo", "genorm"):
             raise CapoError(f"unknown algorithm {algorithm!r}; use capo, grpo or genorm")
         if algorithm in ("capo", "genorm") and judge is None:
             raise CapoError(f"algorithm {algorithm} needs a judge")
-        if "reward_funcs" in kwargs:
-            raise TypeError("CapoGRPOTrainer defines its own reward function")
+        extra = list(reward_funcs) if isinstance(reward_funcs, list) else [] if reward_funcs is None else [reward_funcs]
         check_trl_version()
-        scale = getattr(kwargs.get("args"), "scale_rewards", "group")
-        if scale not in ("group", "none"):
-            raise CapoError(f"trl.scale_rewards={scale!r} is not supported by capo train; use group or none")
+        check_trl_options(args, algorithm, 1 + len(extra), kwargs)
         self.algorithm = algorithm
         self.judge = judge
         self.credit = credit or CreditSettings()
@@ -134,7 +185,11 @@ class CapoGRPOTrainer(GRPOTrainer):
         self.sample_log = sample_log
         self.samples: list[dict] = []  # a few rollouts of the last step (main process), for the run dir
         self._rollout: dict | None = None
-        super().__init__(*args, reward_funcs=[self._reward_function()], **kwargs)
+        processing = kwargs.get("reward_processing_classes")
+        if processing is not None:  # ours needs none; theirs follow it
+            kwargs["reward_processing_classes"] = [None, *(processing if isinstance(processing, list)
+                                                           else [processing])]
+        super().__init__(model, [self._reward_function(), *extra], args, *rest, **kwargs)
 
     def _tokenize_prompts(self, prompts: list):
         """Text prompts (already rendered by format_prompt) are tokenized exactly as `capo eval`
@@ -150,10 +205,12 @@ class CapoGRPOTrainer(GRPOTrainer):
         verifier = self.verifier
 
         def outcome(prompts, completions, answer, **_):
-            return [verifier(c, a) for c, a in zip(completions, answer, strict=True)]
+            return [verifier(completion_text(c), a) for c, a in zip(completions, answer, strict=True)]
 
-        def genorm(prompts, completions, problem, answer, **_):
-            return self._genorm_rewards(completions, problem, answer)
+        def genorm(prompts, completions, answer, problem=None, **_):
+            problems = [problem_text({"problem": p, "prompt": q})
+                        for p, q in zip(problem or [None] * len(prompts), prompts, strict=True)]
+            return self._genorm_rewards([completion_text(c) for c in completions], problems, answer)
 
         return genorm if self.algorithm == "genorm" else outcome
 
@@ -179,8 +236,9 @@ class CapoGRPOTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._rollout = dict(inputs=inputs, completions=completions, completion_ids=completion_ids_list,
-                             rewards=rewards[:, 0].detach().float().cpu())
+        # rewards: (B, K) over all processes, column 0 ours (verifier, or genorm's verdict), then the user's
+        self._rollout = dict(inputs=inputs, completions=[completion_text(c) for c in completions],
+                             completion_ids=completion_ids_list, rewards=rewards.detach().float().cpu())
         return rewards
 
     # -- advantages --------------------------------------------------------------------------
@@ -191,43 +249,54 @@ class CapoGRPOTrainer(GRPOTrainer):
         acc = self.accelerator
         local_n = len(roll["completion_ids"])
         local = slice(acc.process_index * local_n, (acc.process_index + 1) * local_n)
-        rewards = roll["rewards"]  # gathered over processes
+        per_func = roll["rewards"]
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
-        groups = torch.arange(rewards.numel()) // num_generations
-        mask = out["completion_mask"]
+        groups = torch.arange(per_func.shape[0]) // num_generations
+        loss_mask = out["completion_mask"]
+        # Group statistics count every generated token: mask_truncated_completions takes truncated
+        # completions out of the loss only, as TRL does (it zeroes their completion_mask after
+        # sampling, but keeps their rewards in its group statistics).
+        lengths = torch.tensor([len(ids) for ids in roll["completion_ids"]])
+        mask = (torch.arange(loss_mask.shape[1]) < lengths.unsqueeze(1)).to(loss_mask)
         metrics: dict[str, float] = {}
         flagged = None
+        outcomes = per_func[:, 0]  # r_v (genorm: the judge's verdict, r_v computed below)
 
         if self.algorithm == "capo":
-            outcomes = rewards
-            advantages, metrics, flagged = self._capo_advantages(roll, outcomes, groups, mask, local)
+            advantages, metrics, flagged, logged = self._capo_advantages(roll, outcomes, groups, mask, local)
+            advantages = advantages.to(device=mask.device, dtype=torch.float32) * loss_mask
+            self._log_advantages(logged)
         else:
-            # unscorable responses (genorm: no verdict parsed) are left out of their group's
-            # statistics and get advantage 0, as in TRL
-            valid = (~torch.isnan(rewards)).nonzero().squeeze(1)
-            advantages_all = torch.zeros_like(rewards)
-            advantages_all[valid] = sequence_group_advantages(rewards[valid], groups[valid],
-                                                              scale=self.scale_rewards != "none")
-            advantages = advantages_all[local]
-            if self.algorithm == "grpo":
-                outcomes = rewards
-            else:
+            # TRL's own sequence advantages: reward_weights, multi_objective_aggregation, scale_rewards
+            # and unscorable responses (genorm: no verdict parsed; advantage 0) exactly as GRPOTrainer
+            advantages = out["advantages"]
+            if self.algorithm == "genorm":
                 local_rv = torch.tensor([self.verifier(c, x["answer"]) for c, x in
                                          zip(roll["completions"], roll["inputs"], strict=True)])
-                outcomes = self._gather(local_rv)
-                metrics = self._genorm_metrics(outcomes, rewards, local)
-            lengths = self._gather(mask.sum(1).float().cpu())
-            metrics["token_reward"] = float((torch.nan_to_num(rewards) * lengths).sum() / lengths.sum().clamp(min=1))
+                verdicts, outcomes = outcomes, self._gather(local_rv)
+                metrics = self._genorm_metrics(outcomes, verdicts, local)
+            rewards = aggregate_rewards(per_func, self.reward_weights, groups)  # TRL's sequence reward
+            token_counts = self._gather(lengths.float())
+            metrics["token_reward"] = float((torch.nan_to_num(rewards) * token_counts).sum()
+                                            / token_counts.sum().clamp(min=1))
         metrics["accuracy"] = float(outcomes.mean())
         for name, value in metrics.items():
             self._metrics[mode][name].append(value)
         out["advantages"] = advantages.to(device=mask.device, dtype=torch.float32)
         if self.sample_log and acc.is_main_process:
-            self.samples = [{"problem": x["problem"], "answer": x["answer"], "completion": c,
+            self.samples = [{"problem": problem_text(x), "answer": x["answer"], "completion": c,
                              "r_v": float(outcomes[local][i]), **({"flagged_steps": flagged[i]} if flagged else {})}
                             for i, (x, c) in enumerate(zip(roll["inputs"][: self.sample_log],
                                                            roll["completions"][: self.sample_log]))]
         return out
+
+    def _log_advantages(self, per_response: torch.Tensor) -> None:
+        """TRL's completions log (log_completions) holds the (B,) advantages TRL computed; put in
+        their place what we train on: each response's mean token advantage (all processes)."""
+        logged = self._logs["advantages"]
+        for _ in range(min(len(per_response), len(logged))):
+            logged.pop()
+        logged.extend(per_response.tolist())
 
     def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.accelerator.num_processes == 1:
@@ -254,7 +323,7 @@ class CapoGRPOTrainer(GRPOTrainer):
         reasons: dict[str, int] = {}
         seconds = 0.0
         if selected:
-            requests = [CritiqueRequest(roll["inputs"][i]["problem"], tuple(s.text for s in aligned[i].steps),
+            requests = [CritiqueRequest(problem_text(roll["inputs"][i]), tuple(s.text for s in aligned[i].steps),
                                         roll["inputs"][i]["answer"] if self.credit.reference_in_prompt else None)
                         for i in selected]
             result, seconds = self._call_judge(requests)
@@ -277,9 +346,16 @@ class CapoGRPOTrainer(GRPOTrainer):
                     reasons[reason] = reasons.get(reason, 0) + k
         else:
             aligned_all, critiques_all, checkable_all, mask_all = aligned, critiques, checkable, mask.cpu()
+        # the outcome term of C*r - P*w: our verifier combined with the user's reward functions as TRL
+        # combines them; r_v alone still decides what counts as correct (critique selection, guards)
+        reward = aggregate_rewards(roll["rewards"], self.reward_weights, groups, self.multi_objective_aggregation)
+        # normalize_then_sum: TRL then scales by the batch std whatever scale_rewards says; so do we
+        scale = "batch" if self.multi_objective_aggregation == "normalize_then_sum" else self.scale_rewards
         credit = assign_credit(aligned_all, outcomes.tolist(), groups.tolist(), critiques_all, mask_all.float(),
-                               self.credit.credit_config(), checkable_all)
+                               replace(self.credit.credit_config(), scale=scale), checkable_all, reward.tolist())
         advantages = credit.advantages[local, : mask.shape[1]]
+        m = mask_all.float()
+        logged = (credit.advantages * m).sum(1) / m.sum(1).clamp(min=1)
         s = credit.stats
         metrics = {
             "token_reward": s["mean_token_reward"],
@@ -293,7 +369,7 @@ class CapoGRPOTrainer(GRPOTrainer):
             "judge/mean_steps": s["mean_steps"],
             **{f"judge/failed/{reason}": float(k) for reason, k in reasons.items()},
         }
-        return advantages, metrics, [v.wrong_steps for v in credit.votes[local]]
+        return advantages, metrics, [v.wrong_steps for v in credit.votes[local]], logged
 
     def _genorm_metrics(self, outcomes, verdicts, local) -> dict[str, float]:
         result, seconds, votes = self._genorm_telemetry
