@@ -100,13 +100,25 @@ JUDGE_FACTORIES = Registry("judge")  # spec prefix -> factory(arg, **options) ->
 register_judge = JUDGE_FACTORIES.register
 
 
+def load_judge_plugins() -> None:
+    """Import the modules that packages register under the entry-point group `capo.judges`
+    (name = module); importing one registers its factories. The lab's oracle and noisy judges
+    arrive this way, so the judge interface does not depend on the lab (pyproject.toml)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="capo.judges"):
+        if ep.name not in JUDGE_FACTORIES:
+            ep.load()
+
+
 def make_judge(spec: str, **options) -> Judge:
     """Build a judge from a spec: "calculator", "hf:<path>", "openai:<model>" (+ base_url=...);
     for lab problems also "oracle" and "noisy:ff=..,miss=.." (capo.lab.judges)."""
     import capo.judges.backends  # noqa: F401  (registers the built-in back-ends)
-    import capo.lab.judges  # noqa: F401  (oracle and noisy[:ff=..,miss=..]: lab problems only)
 
     prefix, _, arg = spec.partition(":")
+    if prefix not in JUDGE_FACTORIES:
+        load_judge_plugins()
     if prefix not in JUDGE_FACTORIES:
         raise CapoError(f"unknown judge {spec!r}; use one of: " + ", ".join(
             f"{p}" if p in ("calculator", "oracle") else f"{p}:<...>" for p in sorted(JUDGE_FACTORIES)))

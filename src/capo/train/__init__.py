@@ -1,0 +1,1 @@
+"""`capo train`: the TRL-based trainer (CapoGRPOTrainer), its config, data and run directory."""
