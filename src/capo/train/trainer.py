@@ -16,7 +16,7 @@ alignments/critiques/masks are gathered, normalized over whole groups and sliced
 as TRL does with rewards.
 
 A drop-in for GRPOTrainer: every GRPOConfig option is honoured, given a CAPO meaning, or refused at
-construction with a CapoError (docs/training.md, "TRL options"; tests/test_trl_parity.py).
+construction with a CapoError (docs/training.md, "As a library"; tests/test_trl_parity.py).
 Extra `reward_funcs` follow our verifier (reward function 0); grpo and genorm train on TRL's own
 sequence advantages.
 
