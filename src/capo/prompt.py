@@ -31,8 +31,9 @@ from capo import verdict
 from capo.steps import Step
 from capo.textview import fold, folded_units, is_invisible
 
-# On the folded view: "<", up to 10 non-alphanumeric characters ("/", spaces, "⁄"), then "step".
-STEP_TAG_LIKE = re.compile(r"<[^a-z0-9<>]{0,10}step", re.IGNORECASE)
+# On the folded view: "<", up to 10 non-alphanumeric characters ("/", spaces, "⁄", more "<"),
+# then "step". Every "<" of the match is rewritten: "<<</step" must not leave "<‹‹/step".
+STEP_TAG_LIKE = re.compile(r"<[^a-z0-9>]{0,10}step", re.IGNORECASE)
 # Chat-template control tokens of the common families (ChatML / Qwen / Llama 3 / Phi / DeepSeek /
 # harmony: <|...|>; Gemma: <start_of_turn>; Llama 2 / Mistral: [INST], <<SYS>>, <s>, </s>; BOS /
 # EOS / PAD spellings; reasoning models' <think>).
@@ -90,7 +91,7 @@ def neutralize(text: str, special_tokens: Iterable[str] = (), *, step: bool = Tr
         if not text.isascii():
             edits += [(i, i + 1, "") for i, ch in enumerate(text) if is_invisible(ch)]
         for m in STEP_TAG_LIKE.finditer(folded):
-            edits.append(_opener_edit(text, folded, starts, ends, m.start()))
+            edits += [_opener_edit(text, folded, starts, ends, i) for i in range(m.start(), m.end()) if folded[i] == "<"]
     patterns = [CONTROL_TOKEN, _special_token_pattern(tuple(special_tokens))]
     for pattern in filter(None, patterns):
         for m in pattern.finditer(folded):
