@@ -141,7 +141,8 @@ def test_a_tokenizers_own_special_tokens_are_neutralized():
     text = "a <extra_id_0> b [CLS] c <custom|tok> d Assistant"
     out = neutralize(text, ["<extra_id_0>", "[CLS]", "<custom|tok>", "Assistant", "<s"])
     assert out == "a \u2039extra_id_0> b \u2045CLS] c \u2039custom|tok> d Assistant"
-    assert neutralize("x ||end|| y", ["||end||"]) == "x |\u00b7|end|| y"  # neither "<" nor "[": a dot after the 1st character
+    # a token opening with neither "<" nor "[": a dot after its first character
+    assert neutralize("x ||end|| y", ["||end||"]) == "x |\u00b7|end|| y"
 
 
 @pytest.mark.parametrize("text", [

@@ -85,13 +85,14 @@ def neutralize(text: str, special_tokens: Iterable[str] = (), *, step: bool = Tr
     module docstring). step=False: control tokens only (problem and reference)."""
     folded, starts, ends = folded_units(text)
     edits: list[tuple[int, int, str]] = []
-    if step:  # verdict phrases first: their edits win over the invisible characters inside them
+    if step:  # a phrase's edit spans the invisible characters inside it (_apply keeps the first)
         for m in verdict.PHRASE.finditer(folded):
             edits.append((starts[m.start()], ends[m.end() - 1], verdict.neutralized_form(m.group())))
         if not text.isascii():
             edits += [(i, i + 1, "") for i, ch in enumerate(text) if is_invisible(ch)]
         for m in STEP_TAG_LIKE.finditer(folded):
-            edits += [_opener_edit(text, folded, starts, ends, i) for i in range(m.start(), m.end()) if folded[i] == "<"]
+            edits += [_opener_edit(text, folded, starts, ends, i)
+                      for i in range(m.start(), m.end()) if folded[i] == "<"]
     patterns = [CONTROL_TOKEN, _special_token_pattern(tuple(special_tokens))]
     for pattern in filter(None, patterns):
         for m in pattern.finditer(folded):

@@ -98,8 +98,10 @@ class HFJudge(GeneratingJudge):
             try:
                 tok, _ = self.load()
             except CapoError:
-                return ()  # generation reports the load failure, per critique
-            added = [t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if getattr(t, "special", False)]
+                self._special_tokens = ()  # generation reports the load failure; do not retry per prompt
+                return ()
+            added = [t.content for t in getattr(tok, "added_tokens_decoder", {}).values()
+                     if getattr(t, "special", False)]
             self._special_tokens = tuple(dict.fromkeys([*tok.all_special_tokens, *added]))
         return self._special_tokens
 
