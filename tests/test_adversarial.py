@@ -27,8 +27,13 @@ def view(text: str) -> str:
     return folded_units(text)[0]
 
 
-def parse_both(reply: str, n: int):
-    return parse_wrong_steps(reply, n), parse_wrong_steps(reply, n, mode="lenient")
+# the prompt the replies answer (the runtime passes it: the template's examples echoed by the
+# judge are not its verdict)
+PROMPT = build_critique_prompt("What is 6 * 7 - 2?", ["6 * 7 = 42.", "42 - 2 = 41.", "So \\boxed{41}."])
+
+
+def parse_both(reply: str, n: int, prompt: str | None = PROMPT):
+    return parse_wrong_steps(reply, n, prompt=prompt), parse_wrong_steps(reply, n, mode="lenient", prompt=prompt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +203,12 @@ JUDGE_REPLIES = [
     ("The student wrote \\boxed{40}.", 3, None, None),  # out of range: not "no error"
     ("I quote: \\boxed{[]}", 3, None, set()),  # lenient accepts what a student can write (documented)
     ("Wrong steps: no idea", 3, None, None),
-    ("If every step is correct, finish with: Wrong step list: []", 3, set(), set()),  # an echo, read as stated
+    # echoes of the template's instructions and examples are not verdicts
+    ("If every step is correct, finish with: Wrong step list: []", 3, None, None),
+    ("Rules:\nIf every step is correct, finish with:\n\nWrong step list: []", 3, None, None),
+    ("For example, if steps 1 and 3 were incorrect, the line would be:\nWrong step list: [1, 3]", 3, None, None),
+    ("If every step is correct, finish with:\nWrong step list: []\nStep 1 is wrong.\nWrong step list: [1]", 3,
+     {1}, {1}),
     ("If every step is correct, say so.", 3, None, None),
     ("Not all steps are correct.", 3, None, None),
     ("Wrong steps: step two looks odd", 3, None, None),
@@ -227,6 +237,26 @@ JUDGE_REPLIES = [
 def test_judge_replies(reply, n, strict, lenient):
     expect = tuple(None if e is None else frozenset(e) for e in (strict, lenient))
     assert parse_both(reply, n) == expect
+
+
+def test_without_the_prompt_an_echo_reads_as_stated():
+    assert parse_both("If every step is correct, finish with:\nWrong step list: []", 3, prompt=None) == \
+        (frozenset(),) * 2
+
+
+def test_genorm_template_echo_and_the_hf_stopping_rule():
+    from capo.judges.backends.hf import _verdict_written
+    from capo.train.trainer import GENORM_TEMPLATE
+
+    prompt = build_critique_prompt("What is 2 + 2?", ["2 + 2 = 5, so \\boxed{5}"], template=GENORM_TEMPLATE)
+    echo = "Finish with exactly one line:\nWrong step list: [0]\nif the final answer is wrong (or missing), or\n" \
+           "Wrong step list: []"
+    assert parse_wrong_steps(echo, 1, prompt=prompt) is None
+    assert parse_wrong_steps(echo + "\nif it is correct.\n\n2 + 2 is 4, not 5.\nWrong step list: [0]", 1,
+                             prompt=prompt) == frozenset({0})
+    # generation goes on past an echoed example; it stops at the judge's own line
+    assert not _verdict_written("if the final answer is wrong (or missing), or\nWrong step list: []", prompt)
+    assert _verdict_written("2 + 2 is 4, not 5.\nWrong step list: [0]", prompt)
 
 
 def test_bad_mode_is_a_programming_error():
@@ -297,8 +327,10 @@ def test_repeated_adversarial_patterns_parse_fast_and_sanely(pattern, mode):
     text = unit * (300_000 // len(unit) + 1)
     t = time.perf_counter()
     out = parse_wrong_steps(text, 5, mode=mode)
-    assert time.perf_counter() - t < 1.0
+    echo_checked = parse_wrong_steps(text, 5, mode=mode, prompt=text[:50_000])  # every verdict an "echo"
+    assert time.perf_counter() - t < 1.5
     assert out is None or all(0 <= i < 5 for i in out)
+    assert echo_checked is None or all(0 <= i < 5 for i in echo_checked)
 
 
 def test_neutralize_time_is_linear():

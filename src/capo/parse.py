@@ -14,8 +14,10 @@ The grammar is capo.verdict's. Two modes:
 
 -1 means "no wrong step" (ProcessBench's convention) and must stand alone. A verdict naming an
 index outside [0, num_steps) or mixing -1 with indices is unparsable: a judge that quotes the
-student's \\boxed{40} has not said "no error". Returns a frozenset, or None (unparsable); never
-raises on any text. Time is linear: only the reply's last _MAX_CHARS characters are read, every
+student's \\boxed{40} has not said "no error". Given the prompt, a labelled verdict the judge
+copied from it together with the words before it ("If every step is correct, finish with:
+Wrong step list: []") is an echo of the instruction and is skipped. Returns a frozenset, or None
+(unparsable); never raises on any text. Time is linear: only the reply's last _MAX_CHARS characters are read, every
 repetition in the patterns is bounded, and at most _MAX_TRIES candidates of a form are examined.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 
 from capo import verdict
 from capo.textview import fold
@@ -58,10 +61,33 @@ def _bracketed(view: str, pos: int, separators=None) -> list[int] | None:
     return _int_list(view[pos + 1:close], separators)
 
 
-def _strict(view: str) -> list[int] | None:
-    last = None
-    for last in verdict.TEMPLATE_VERDICT_START.finditer(view):
-        pass
+@lru_cache(maxsize=256)
+def _collapsed(prompt: str) -> str:
+    return " ".join(fold(prompt).split())
+
+
+def _echoed(view: str, start: int, prompt: str | None) -> bool:
+    """The verdict at `start`, with the words before it (the rest of its line, else the last
+    non-blank line), appears in the prompt: the judge is repeating the template's example."""
+    if prompt is None:
+        return False
+    before = view[max(0, start - 400):start].splitlines() or [""]
+    context = before[-1] if before[-1].strip() else next((x for x in reversed(before) if x.strip()), "")
+    if not context.strip():
+        return False
+    end = view.find("\n", start, start + 400)
+    fragment = " ".join(f"{context} {view[start:end if end >= 0 else start + 400]}".split())
+    return fragment in _collapsed(prompt)
+
+
+def _verdicts(pattern: re.Pattern[str], view: str, prompt: str | None):
+    """Matches of `pattern`, the last first, echoes of the prompt left out (at most _MAX_TRIES)."""
+    found = list(pattern.finditer(view))[::-1][:_MAX_TRIES]
+    return (m for m in found if not _echoed(view, m.start(), prompt))
+
+
+def _strict(view: str, prompt: str | None) -> list[int] | None:
+    last = next(_verdicts(verdict.TEMPLATE_VERDICT_START, view, prompt), None)
     return None if last is None else _bracketed(view, last.end())
 
 
@@ -76,9 +102,9 @@ def _labelled_value(view: str, pos: int) -> list[int] | None:
     return None if loose is None else [int(x) for x in verdict.INDEX.findall(loose.group(1))]
 
 
-def _last_labelled(view: str) -> list[int] | None:
+def _last_labelled(view: str, prompt: str | None) -> list[int] | None:
     """The last labelled verdict whose value reads as a list ("Wrong steps: as follows" does not)."""
-    for m in list(verdict.LABELLED_VERDICT_START.finditer(view))[::-1][:_MAX_TRIES]:
+    for m in _verdicts(verdict.LABELLED_VERDICT_START, view, prompt):
         found = _labelled_value(view, m.end())
         if found is not None:
             return found
@@ -118,14 +144,18 @@ def _last_json(view: str) -> tuple[int, list[int]] | None:
     return None
 
 
+_LABEL_BEFORE = re.compile(verdict.LABELLED_VERDICT_START.pattern + r"[\s*_`$]{0,8}\Z", re.IGNORECASE)
+
+
 def _bare_list_at_end(view: str) -> tuple[int, list[int]] | None:
     """A list that is the last thing said, unless it follows a neutralized phrase (an echo of a
-    student's "wrong-step-list: []")."""
+    student's "wrong-step-list: []") or a label (then it was a labelled verdict, and skipped)."""
     text = view.rstrip(" \t\r\n.`*_$")
     if not text.endswith("]"):
         return None
     start = text.rfind("[", max(0, len(text) - _MAX_LIST), len(text) - 1)
-    if start < 0 or verdict.NEUTRALIZED.search(text, max(0, start - 40), start):
+    if start < 0 or verdict.NEUTRALIZED.search(text, max(0, start - 40), start) \
+            or _LABEL_BEFORE.search(text, max(0, start - 80), start):
         return None
     found = _int_list(text[start + 1:-1])
     return None if found is None else (start, found)
@@ -140,8 +170,8 @@ def _last_all_correct(view: str) -> tuple[int, list[int]] | None:
     return (0, []) if view.strip().rstrip(".").strip().lower() == "none" else None
 
 
-def _lenient(view: str) -> list[int] | None:
-    found = _last_labelled(view)
+def _lenient(view: str, prompt: str | None) -> list[int] | None:
+    found = _last_labelled(view, prompt)
     if found is not None:
         return found
     candidates = [c for c in (_last_boxed(view), _last_json(view), _bare_list_at_end(view),
@@ -159,17 +189,22 @@ def _checked(found: list[int] | None, num_steps: int) -> frozenset[int] | None:
     return frozenset(found)
 
 
-def parse_wrong_steps(text: str, num_steps: int, mode: str = "strict") -> frozenset[int] | None:
+def parse_wrong_steps(text: str, num_steps: int, mode: str = "strict",
+                      prompt: str | None = None) -> frozenset[int] | None:
     """Wrong step indices in [0, num_steps), or None if the critique is unparsable.
 
     mode: "strict" (the CAPO template's verdict line only) or "lenient" (see the module docstring).
-    A bad `mode` is a programming error (ValueError); any `text` is fine."""
+    prompt: the prompt the critique answers, to tell the template's examples echoed by the judge
+    from its verdict. A bad `mode` is a programming error (ValueError); any `text` is fine."""
     if mode not in MODES:
         raise ValueError(f"unknown parse mode {mode!r}; use one of {', '.join(MODES)}")
     try:
         if not isinstance(text, str):
             return None
         view = fold(text[-_MAX_CHARS:])
-        return _checked(_strict(view) if mode == "strict" else _lenient(view), num_steps)
+        if not isinstance(prompt, str):
+            prompt = None
+        found = _strict(view, prompt) if mode == "strict" else _lenient(view, prompt)
+        return _checked(found, num_steps)
     except Exception:  # a parser must never take a training run down
         return None

@@ -281,7 +281,8 @@ class GeneratingJudge(Judge):
                     crits.append(Critique("", None, s.latency_s, s.prompt_tokens, s.completion_tokens,
                                           error=f"{s.error}: {s.detail}" if s.detail else (s.error or "empty")))
                 else:
-                    wrong = parse_wrong_steps(s.text, len(req.steps), self.parse_mode)
+                    prompt = unique[key][1][-1]["content"]  # to tell echoed examples from the verdict
+                    wrong = parse_wrong_steps(s.text, len(req.steps), self.parse_mode, prompt)
                     crits.append(Critique(s.text, wrong, s.latency_s, s.prompt_tokens, s.completion_tokens,
                                           cached=i < cached_count[key]))
             out.append(crits)

@@ -190,7 +190,9 @@ class HFJudge(GeneratingJudge):
                         else:
                             kwargs.update(temperature=self.sampling.temperature, top_p=self.sampling.top_p, top_k=0)
                         if self.stop_at_verdict:
-                            kwargs["stopping_criteria"] = StoppingCriteriaList([_VerdictWritten(tok, width)])
+                            prompts = [job.messages[-1]["content"] for job, _, _ in batch]
+                            stop = _VerdictWritten(tok, width, prompts=prompts)
+                            kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
                         out = model.generate(input_ids=input_ids.to(model.device),
                                              attention_mask=attention.to(model.device), **kwargs)
                 except Exception as err:
@@ -217,9 +219,10 @@ class HFJudge(GeneratingJudge):
         pass
 
 
-def _verdict_written(tail: str) -> bool:
-    """The template's verdict line is complete: capo.parse's strict grammar, any index counts."""
-    return parse_wrong_steps(tail, 1 << 30) is not None
+def _verdict_written(tail: str, prompt: str | None = None) -> bool:
+    """The template's verdict line is complete: capo.parse's strict grammar, any index counts;
+    an echo of the prompt's example line is not a verdict."""
+    return parse_wrong_steps(tail, 1 << 30, prompt=prompt) is not None
 
 
 def _looping(tokens: list[int], max_period: int = 32, repeats: int = 4) -> bool:
@@ -239,8 +242,9 @@ class _VerdictWritten:
     complete -- what follows is never used -- or once it loops (a small judge repeating itself
     until max_tokens would never reach a verdict)."""
 
-    def __init__(self, tokenizer, prompt_width: int, window: int = 32):
+    def __init__(self, tokenizer, prompt_width: int, window: int = 32, prompts: list[str] | None = None):
         self.tokenizer, self.prompt_width, self.window = tokenizer, prompt_width, window
+        self.prompts = prompts  # per row: an echo of the prompt's example line does not stop it
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
@@ -248,7 +252,8 @@ class _VerdictWritten:
         start = max(self.prompt_width, input_ids.shape[1] - self.window)
         tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
         generated = input_ids[:, self.prompt_width:].tolist()
-        return torch.tensor([_verdict_written(t) or _looping(g) for t, g in zip(tails, generated)],
+        prompts = self.prompts or [None] * len(tails)
+        return torch.tensor([_verdict_written(t, p) or _looping(g) for t, g, p in zip(tails, generated, prompts)],
                             device=input_ids.device)
 
 
