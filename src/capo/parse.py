@@ -17,8 +17,9 @@ index outside [0, num_steps) or mixing -1 with indices is unparsable: a judge th
 student's \\boxed{40} has not said "no error". Given the prompt, a labelled verdict the judge
 copied from it together with the words before it ("If every step is correct, finish with:
 Wrong step list: []") is an echo of the instruction and is skipped. Returns a frozenset, or None
-(unparsable); never raises on any text. Time is linear: only the reply's last _MAX_CHARS characters are read, every
-repetition in the patterns is bounded, and at most _MAX_TRIES candidates of a form are examined.
+(unparsable); never raises on any text. Time is linear: only the reply's last _MAX_CHARS
+characters are read, no pattern can split a text two ways between its repetitions (no
+catastrophic backtracking), and at most _MAX_TRIES candidates of a form are examined.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 capo.parse reads verdicts with these patterns; capo.prompt rewrites every PHRASE of this grammar
 that appears in a student's step ("Wrong step list" -> "wrong-step-list"), so a student cannot
 plant a verdict the parser would accept. Patterns run on the folded view (capo.textview.fold),
-case-insensitively; no repetition is nested in another, so matching is linear in the text.
+case-insensitively; every repetition is bounded or over one character class, and no text can
+be split two ways between repetitions (no catastrophic backtracking): matching is linear.
 
 strict (the default, the CAPO template's own form; the LAST one in the reply decides):
     Wrong step list: [1, 3]          Wrong step list: []          **Wrong step list:** [2]
