@@ -64,6 +64,25 @@ def test_critique_with_tokenizer_gives_token_rewards_and_advantages(tmp_path, ti
     assert set(rows[2]["token_advantages"]) == {0.0}
 
 
+def test_critique_guards_follow_the_flags(tmp_path, tiny_model_dir):
+    # an all-wrong group: honest work with a flagged step, and a bare answer with nothing to check
+    rows = [{**ROWS[0], "correct": False},
+            {"problem": ROWS[0]["problem"], "response": "\\boxed{7}", "group": "q1", "correct": False}]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+
+    def advantages(*flags):
+        out = tmp_path / "out.jsonl"
+        assert main(["critique", str(src), "-o", str(out), "--tokenizer", str(tiny_model_dir), "--no-progress",
+                     *flags]) == 0
+        return [sum(r["token_advantages"]) / len(r["token_advantages"]) for r in read_jsonl(out)]
+
+    honest, bare = advantages("--process-groups", "all", "--unjudgeable", "ignore", "--separators", "outside")
+    assert bare > 0 > honest  # the paper's rule: saying nothing checkable wins
+    honest, bare = advantages("--process-groups", "all")  # unjudgeable=flagged (default)
+    assert bare < honest
+    assert advantages() == [0.0, 0.0]  # the default: no process signal in an all-wrong group
+
+
 def test_critique_tokenizer_needs_an_outcome(tmp_path, tiny_model_dir, capsys):
     src = write_jsonl(tmp_path / "in.jsonl", [{"problem": "p", "response": "1 + 1 = 2"}])
     assert main(["critique", str(src), "--tokenizer", str(tiny_model_dir), "--no-progress"]) == 2

@@ -101,6 +101,15 @@ def align_batch(tokenizer, completion_ids: Sequence[Sequence[int]], splitter: st
     return out
 
 
+def reported_checkable(critiques) -> bool | None:
+    """False when every parsed critique of a response says the judge could check none of its steps
+    (a rule judge's `Critique.checked`, an empty set); None when no critique reports it (LLM judges)."""
+    reports = [c.checked for c in critiques if c.wrong_steps is not None and c.checked is not None]
+    if not reports:
+        return None
+    return any(reports)
+
+
 def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float], groups: Sequence,
                   critiques: Sequence[Sequence[frozenset[int] | None] | None], mask: torch.Tensor,
                   config: CreditConfig = CreditConfig(), checkable: Sequence[bool] | None = None,

@@ -9,8 +9,9 @@ r_v, bool or 0/1). Output: each input row plus
     wrong_steps      the voted wrong steps (--vote), step_weights (per step, in [0, 1]),
     has_verdict      false when fewer than --min-valid critiques parsed (no process penalty)
 and with --tokenizer PATH also `token_ids`, `tokens` (the text of each token), `outcome`,
-`token_rewards` (C*r_v - P*w) and `token_advantages` (CAPO token-group normalisation); the outcome
-is `correct`, else the math verifier on `reference`.
+`token_rewards` (C*r_v - P*w) and `token_advantages` (CAPO token-group normalisation, with the
+exploit guards --separators, --process-groups, --penalty, --unjudgeable at `capo train`'s
+defaults); the outcome is `correct`, else the math verifier on `reference`.
 A summary line goes to stderr: responses, critiques, failures, parse failures, flag rate, time.
 Every path (input, -o's folder, --tokenizer) is checked before any work; -o is written whole or
 not at all (a temporary file renamed into place), and an empty input is an error, not an empty -o.
@@ -41,6 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fewer parsed critiques than this: no verdict (default: 1)")
     parser.add_argument("--C", type=float, default=2.0, help="W_whole, weight of the outcome reward (default: 2)")
     parser.add_argument("--P", type=float, default=1.0, help="W_process, penalty on wrong-step tokens (default: 1)")
+    # the exploit guards of capo.credit, with `capo train`'s defaults (docs/training.md#exploit-guards)
+    parser.add_argument("--separators", choices=("outside", "next"), default="next",
+                        help="tokens between steps: outside = no step (the paper) | next = the step they open "
+                             "(default: next)")
+    parser.add_argument("--process-groups", choices=("all", "with_correct"), default="with_correct",
+                        help="groups that get the process penalty (default: with_correct; the paper: all)")
+    parser.add_argument("--penalty", choices=("token", "response"), default="token",
+                        help="penalty shape: token (the paper) | response (step-count invariant) (default: token)")
+    parser.add_argument("--unjudgeable", choices=("ignore", "flagged"), default="flagged",
+                        help="a wrong response with zero steps or nothing the judge could check: ignore (the "
+                             "paper) | flagged (default: flagged)")
     parser.add_argument("--tokenizer", default=None, metavar="PATH",
                         help="also output tokens, token_rewards and token_advantages (needs `correct` or `reference`)")
     parser.add_argument("--chunk", type=int, default=256, help="responses per judge call (default: 256)")
@@ -156,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
             tokenizer = _load_tokenizer(args.tokenizer, tokenizer_source)
             ids = [tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in rows]
-            aligned = align_batch(tokenizer, ids, args.splitter)
+            aligned = align_batch(tokenizer, ids, args.splitter, args.separators)
             steps = [[s.text for s in a.steps] for a in aligned]
         else:
             steps = [[s.text for s in split(r["response"])] for r in rows]
@@ -244,7 +256,7 @@ def _token_credit(tokenizer, rows, aligned, ids, outcomes, critiques, args) -> l
     import torch
 
     from capo.alignment import token_char_spans
-    from capo.credit import CreditConfig, assign_credit
+    from capo.credit import CreditConfig, assign_credit, reported_checkable
 
     lengths = [len(x) for x in ids]
     width = max(lengths + [1])
@@ -252,8 +264,10 @@ def _token_credit(tokenizer, rows, aligned, ids, outcomes, critiques, args) -> l
     for i, n in enumerate(lengths):
         mask[i, :n] = 1
     parsed = [[c.wrong_steps for c in cs] for cs in critiques]
-    credit = assign_credit(aligned, outcomes, _groups(rows), parsed, mask,
-                           CreditConfig(C=args.C, P=args.P, vote=args.vote, min_valid=args.min_valid))
+    config = CreditConfig(C=args.C, P=args.P, vote=args.vote, min_valid=args.min_valid,
+                          process_groups=args.process_groups, penalty=args.penalty, unjudgeable=args.unjudgeable)
+    credit = assign_credit(aligned, outcomes, _groups(rows), parsed, mask, config,
+                           [reported_checkable(cs) for cs in critiques])
     out = []
     for i, token_ids in enumerate(ids):
         text, spans, _ = token_char_spans(tokenizer, token_ids)

@@ -163,6 +163,9 @@ class JudgeSection:
     cache: str | None = _help("critique cache file (null: no cache)", default=None)
     prompt_template: str | None = _help("file with a critique template ({problem}, {reference_block}, "
                                         "{steps_block}); null: the built-in one", default=None)
+    parse_mode: Literal["strict", "lenient"] = _help(
+        "strict: only the template's own `Wrong step list: [..]` line counts (a student cannot plant "
+        "another form); lenient: also boxed, JSON, a bare list, 'all steps are correct'", default="strict")
 
 
 @dataclass

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import torch
 from packaging.version import Version
 
-from capo.credit import CreditConfig, align_batch, assign_credit, select_for_critique
+from capo.credit import CreditConfig, align_batch, assign_credit, reported_checkable, select_for_critique
 from capo.errors import CapoError
 from capo.judges.base import CritiqueRequest, Judge
 from capo.rewards import AGGREGATIONS, SCALES, aggregate_rewards
@@ -103,15 +103,6 @@ class CreditSettings:
 
 
 from trl import GRPOTrainer  # noqa: E402  (after the version helpers, which must import without it)
-
-
-def reported_checkable(critiques) -> bool | None:
-    """False when every parsed critique says the judge could check none of the steps (a rule
-    judge's `Critique.checked`); None when no critique reports it (LLM judges)."""
-    reports = [c.checked for c in critiques if c.wrong_steps is not None and c.checked is not None]
-    if not reports:
-        return None
-    return any(reports)
 
 
 def message_text(message: dict) -> str:
