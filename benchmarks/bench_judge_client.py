@@ -101,7 +101,8 @@ def main(argv=None) -> int:
 
     server = None
     if args.start:
-        from capo.judges.vllm_server import VLLMServer
+        sys.path.insert(0, str(ROOT / "tests"))  # the test suite's vLLM server manager (tests/support)
+        from support.vllm_server import VLLMServer
 
         if args.start == "tiny":
             from capo.models.tiny import build_tiny_model

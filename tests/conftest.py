@@ -35,7 +35,7 @@ def vllm_python() -> str:
 
 
 def _server(model_dir: Path, name: str, python: str):
-    from capo.judges.vllm_server import VLLMServer
+    from support.vllm_server import VLLMServer
 
     TEST_LOGS.mkdir(parents=True, exist_ok=True)
     return VLLMServer(model_dir, name, python=python, log_path=TEST_LOGS / f"vllm-{name}.log").start()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from capo.cli import main
-from capo.judges.testing import FakeChatServer
+from support.fake_servers import FakeChatServer
 from support.data import data_root
 
 

@@ -1,4 +1,4 @@
-"""The openai judge against small real HTTP servers (capo.judges.testing): n, the fewer-choices
+"""The openai judge against small real HTTP servers (tests/support/fake_servers.py): n, the fewer-choices
 fallback, failure isolation, retries across a restart, deadline, cache, API-key hygiene.
 (The same client against a real vLLM server: test_judges_vllm.py.)"""
 
@@ -10,7 +10,7 @@ import pytest
 
 from capo.judges import CritiqueRequest, make_judge
 from capo.judges.runtime import SamplingSettings
-from capo.judges.testing import FakeChatServer
+from support.fake_servers import FakeChatServer
 
 REQS = [CritiqueRequest(f"problem {i}", ("1 + 1 = 2", f"step {i}", "done")) for i in range(6)]
 FAST = dict(max_retries=2, backoff=0.02, timeout=5.0)

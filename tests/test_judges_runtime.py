@@ -4,7 +4,7 @@ import asyncio
 
 from capo.judges import CritiqueRequest, make_judge
 from capo.judges.runtime import GeneratingJudge, Sample
-from capo.judges.testing import FakeChatServer
+from support.fake_servers import FakeChatServer
 
 REQS = [CritiqueRequest(f"p{i}", ("a = 1", "b")) for i in range(12)]
 

@@ -15,7 +15,7 @@ import pytest
 
 from capo.judges import CritiqueRequest, make_judge
 from capo.judges.runtime import SamplingSettings
-from capo.judges.testing import ChoiceLimitProxy
+from support.fake_servers import ChoiceLimitProxy
 
 pytestmark = pytest.mark.integration
 

@@ -58,7 +58,7 @@ def test_two_ranks_share_group_statistics(tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    from capo.judges.vllm_server import free_port
+    from support.vllm_server import free_port
 
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                 "--master_port", str(free_port())]

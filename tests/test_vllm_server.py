@@ -7,7 +7,7 @@ import sys
 import openai
 import pytest
 
-from capo.judges.vllm_server import VLLMServer, VLLMServerError, free_port
+from support.vllm_server import VLLMServer, VLLMServerError, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ from capo.errors import CapoError
 
 __all__ = ["VLLMServer", "VLLMServerError", "default_vllm_python", "free_port"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]  # src/capo/judges/vllm_server.py -> repo root
+_REPO_ROOT = Path(__file__).resolve().parents[2]  # tests/support/vllm_server.py -> repo root
 _LIVE: weakref.WeakSet[VLLMServer] = weakref.WeakSet()
 
 
