@@ -126,6 +126,12 @@ def test_each_algorithm_trains_and_writes_its_run_dir(algorithm, boxer_dir, data
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 3 and "before" in summary["eval"] and "after" in summary["eval"]
     assert (run / "completions.jsonl").read_text().strip()
+    # our model card replaces TRL's generic one ("a fine-tuned version of [None]")
+    card = (run / "README.md").read_text()
+    assert f"base_model: {boxer_dir}" in card and "[None]" not in card and "![" in card
+    assert "held-out accuracy" in card and "before training" in card and "after training" in card
+    assert ("process_groups" in card) is (algorithm == "capo")
+    assert (run / "final" / "README.md").read_text().count("../curves.png") == 1
 
 
 def test_resume_continues_exactly(boxer_dir, data_file, tmp_path):

@@ -408,4 +408,7 @@ def _finish(config, run_dir, evals, setup_s, train_s, total_s, steps, plot_curve
         lines.append(f"- median seconds per step: {c['seconds_per_step']:.1f}")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     (run_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    from capo.train.model_card import write_model_cards
+
+    write_model_cards(config, summary, run_dir)
     print("\n".join(lines))
