@@ -25,11 +25,9 @@ def missing(reason: str):
 
 
 def _hub_available() -> bool:
-    from capo.eval.benchmarks import hub_reachable
+    from capo.models.hub import hub_offline, hub_reachable
 
-    offline = any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
-                  for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    return not offline and hub_reachable()
+    return not hub_offline() and hub_reachable()
 
 
 def data_root() -> Path | None:

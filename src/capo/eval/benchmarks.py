@@ -27,15 +27,14 @@ import hashlib
 import json
 import os
 import random
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from capo.errors import CapoError
 from capo.eval.prompting import LETTERS
+from capo.models.hub import hub_offline, hub_reachable
 from capo.verify import gsm8k_reference, last_boxed
 
 
@@ -330,33 +329,10 @@ def _all_local_dirs() -> set[str]:
 
 # ---------------------------------------------------------------- the hub
 
-_HUB_REACHABLE: bool | None = None
-
-
-def hub_reachable(timeout: float = 5.0) -> bool:
-    """A fast TCP probe of the hub endpoint (datasets itself retries for ~30 s before failing)."""
-    global _HUB_REACHABLE
-    if _HUB_REACHABLE is None:
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-        url = urlparse(endpoint)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            socket.create_connection((url.hostname, port), timeout=timeout).close()
-            _HUB_REACHABLE = True
-        except OSError:
-            _HUB_REACHABLE = False
-    return _HUB_REACHABLE
-
-
-def _offline_env() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
 def load_hub_rows(spec: BenchmarkSpec) -> list[dict]:
     where = spec.hub + (f" ({spec.config})" if spec.config else "")
     # Offline mode: datasets reads its cache only, so no probe.
-    if not _offline_env() and not hub_reachable():
+    if not hub_offline() and not hub_reachable():
         raise CapoError(f"cannot download {spec.name} from the Hugging Face hub ({where}): hub unreachable; "
                         f"pass --data PATH")
     import logging

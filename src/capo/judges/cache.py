@@ -52,12 +52,10 @@ def _checksum(key: str, text: str, prompt_tokens: int, completion_tokens: int) -
 
 
 def default_cache_path() -> Path:
-    """$CAPO_CACHE_DIR/critiques.sqlite, else $XDG_CACHE_HOME (or ~/.cache)/capo/critiques.sqlite."""
-    root = os.environ.get("CAPO_CACHE_DIR")
-    if root:
-        return Path(root) / "critiques.sqlite"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "capo" / "critiques.sqlite"
+    """<cache root>/critiques.sqlite (capo.models.hub.cache_root: $CAPO_CACHE, else ~/.cache/capo)."""
+    from capo.models.hub import cache_root
+
+    return cache_root() / "critiques.sqlite"
 
 
 class CritiqueCache:

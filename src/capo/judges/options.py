@@ -50,7 +50,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
                    help="hf: torch CPU threads (default: torch's choice; on a shared, loaded machine 1 can be "
                         "several times faster than 2)")
     g.add_argument("--cache", default=None, metavar="PATH",
-                   help="critique cache file (default: $CAPO_CACHE_DIR/critiques.sqlite or "
+                   help="critique cache file (default: $CAPO_CACHE/critiques.sqlite or "
                         "~/.cache/capo/critiques.sqlite)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the critique cache")
     g.add_argument("--prompt-template", default=None, metavar="FILE",

@@ -16,13 +16,11 @@ the index of the EARLIEST wrong step). CAPO's judge predicts a SET of wrong step
 from __future__ import annotations
 
 import json
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from capo.errors import CapoError
+from capo.models.hub import hub_offline, hub_reachable
 
 SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
 HUB_ID = "Qwen/ProcessBench"
@@ -82,8 +80,7 @@ def load_processbench(split: str, data: str | None = None, limit: int | None = N
     else:
         if split not in SPLITS:
             raise CapoError(f"unknown ProcessBench split {split!r}; use one of {', '.join(SPLITS)}")
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-        if not offline and not _hub_reachable():
+        if not hub_offline() and not hub_reachable(3.0):
             raise CapoError(f"cannot reach the Hugging Face hub to load {HUB_ID} split {split!r}; pass --data PATH "
                             f"(a folder with {split}.json, or the file), or set HF_HUB_OFFLINE=1 to use a cached copy")
         try:
@@ -98,18 +95,6 @@ def load_processbench(split: str, data: str | None = None, limit: int | None = N
             raise CapoError(f"cannot load {HUB_ID} split {split!r} from the Hugging Face hub ({msg}); "
                             f"pass --data PATH (a folder with {split}.json, or the file)") from None
     return items[:limit] if limit is not None else items
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    request = urllib.request.Request(f"{endpoint}/api/datasets/{HUB_ID}", method="HEAD")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True
-    except urllib.error.HTTPError as err:
-        return err.code < 500  # the hub answered
-    except (OSError, ValueError):
-        return False
 
 
 def _safe_div(a: float, b: float) -> float | None:

@@ -34,6 +34,7 @@ from capo.lab.task import (
     label_response,
     sample_solution,
 )
+from capo.models.hub import cache_root
 from capo.steps import split_steps
 
 POLICY_FORMAT = 2  # bump when the build procedure changes (invalidates caches)
@@ -51,11 +52,6 @@ class PolicyConfig:
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
     seed: int = 0
-
-
-def cache_root() -> Path:
-    root = os.environ.get("CAPO_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "capo"
 
 
 def policy_key(task: TaskConfig, policy: PolicyConfig) -> str:

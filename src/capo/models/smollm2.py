@@ -19,11 +19,10 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from capo.errors import CapoError
+from capo.models.hub import cache_root, hub_offline, hub_reachable
 
 __all__ = [
     "SMOLLM2_ALIASES",
@@ -46,11 +45,6 @@ _HUB_PROBE_TIMEOUT_S = 3.0
 
 class ModelNotAvailable(CapoError, RuntimeError):
     """The requested model cannot be found locally nor fetched. Message = one line with the fix."""
-
-
-def cache_root() -> Path:
-    """The project's cache folder: $CAPO_CACHE, else ~/.cache/capo."""
-    return Path(os.environ.get("CAPO_CACHE") or "~/.cache/capo").expanduser()
 
 
 def _gguf_file() -> Path:
@@ -138,22 +132,6 @@ def _dense_copy(model):
     return fresh
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _hub_reachable(repo_id: str, timeout: float = _HUB_PROBE_TIMEOUT_S) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    req = urllib.request.Request(f"{endpoint}/api/models/{repo_id}", method="HEAD")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return 200 <= resp.status < 400
-    except urllib.error.HTTPError as e:
-        return e.code in (401, 403)  # reachable (gated/private): let the download report it
-    except (OSError, ValueError):
-        return False
-
-
 def _hub_cached(repo_id: str) -> str | None:
     try:
         from huggingface_hub import snapshot_download
@@ -194,7 +172,7 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
 
     repo_id = SMOLLM2_HUB_ID if name in SMOLLM2_ALIASES else name
     found = _hub_cached(repo_id)
-    if found is None and not _hub_offline() and _hub_reachable(repo_id):
+    if found is None and not hub_offline() and hub_reachable(_HUB_PROBE_TIMEOUT_S):
         found = _hub_download(repo_id)
     if found is not None:
         return found

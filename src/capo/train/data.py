@@ -216,12 +216,12 @@ def _file_rows(path: Path) -> list[dict]:
 
 
 def _hub_rows(spec: str, split: str) -> list[dict]:
-    from capo.eval.benchmarks import _offline_env, hub_reachable
+    from capo.models.hub import hub_offline, hub_reachable
 
     name, _, config = spec[3:].partition(":")
     if not name:
         raise CapoError(f"data source {spec!r}: expected hf:<dataset>[:<config>]")
-    if not _offline_env() and not hub_reachable():
+    if not hub_offline() and not hub_reachable():
         raise CapoError(f"data source {spec!r}: the Hugging Face hub is unreachable; use a local .jsonl/.parquet file")
     import datasets
 
