@@ -25,7 +25,7 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from capo.credit import align_batch, select_for_critique
+from capo.credit import align_batch, reported_checkable, select_for_critique
 from capo.errors import CapoError
 from capo.judges.base import CritiqueRequest
 from capo.verify import MathVerifier
@@ -52,13 +52,6 @@ def problem_text(non_tensor: dict) -> str:
         return "".join(part.get("text", "") for part in content if part.get("type") == "text")
     raise CapoError("CAPO needs the problem text for the judge: put it in extra_info.problem (or extra_info.question) "
                     "or keep raw_prompt in the data (data.return_raw_chat)")
-
-
-def reported_checkable(critiques) -> bool | None:
-    """False when every parsed critique says the judge could check no step (rule judges report
-    Critique.checked); None when none reports it (LLM judges). As capo.train.trainer."""
-    reports = [c.checked for c in critiques if c.wrong_steps is not None and c.checked is not None]
-    return any(reports) if reports else None
 
 
 @register("capo")

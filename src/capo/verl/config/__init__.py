@@ -1,0 +1,1 @@
+"""Hydra configs of capo.verl.main_ppo (a package, so that hydra finds them as pkg://capo.verl.config)."""
