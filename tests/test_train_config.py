@@ -100,6 +100,42 @@ def test_cli_print_config_list_keys_and_errors(tmp_path, capsys):
     assert "config section 'trl'" in capsys.readouterr().err
 
 
+def listed_keys(text: str) -> dict[str, str]:
+    """`capo train --list-keys` output -> {key: value repr}."""
+    pairs = (line.split(" = ", 1) for line in text.splitlines() if " = " in line and not line.startswith(" "))
+    return {k: v for k, v in pairs if "<" not in k}  # not the closing "trl.<field> = ..." note
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and not (prefix == "data." and key == "generator"):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def test_list_keys_shows_the_values_a_run_uses(tmp_path, capsys):
+    """--list-keys prints the effective defaults (the embedded config), not the dataclasses'; with a
+    file and overrides, the values that run would use: the same as a run's resolved config.yaml."""
+    assert capo_main(["train", "--list-keys"]) == 0
+    keys = listed_keys(capsys.readouterr().out)
+    assert keys["run.save_total_limit"] == "1" and keys["run.eval_max_new_tokens"] == "64"  # drifted before
+    assert keys["capo.separators"] == "'next'" and keys["trl.learning_rate"] == "3e-05"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("capo:\n  P: 0.5\n")
+    args = [str(cfg), "capo.vote=union", "-o", str(tmp_path / "run")]
+    assert capo_main(["train", "--list-keys", *args]) == 0
+    keys = listed_keys(capsys.readouterr().out)
+    assert capo_main(["train", "--print-config", *args]) == 0  # what a run writes as <run>/config.yaml
+    import yaml
+
+    resolved = flatten(yaml.safe_load(capsys.readouterr().out))
+    assert keys == {k: repr(v) for k, v in resolved.items()}
+    assert keys["capo.P"] == "0.5" and keys["capo.vote"] == "'union'"
+
+
 def test_every_key_is_documented():
     text = describe_keys()
     for key in ("algorithm", "model.lora", "data.train", "capo.vote", "judge.spec", "run.save_steps", "trl.<field>"):

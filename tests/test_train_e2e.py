@@ -98,7 +98,7 @@ def data_file(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("algorithm", ["capo", "grpo", "genorm"])
-def test_each_algorithm_trains_and_writes_its_run_dir(algorithm, boxer_dir, data_file, tmp_path):
+def test_each_algorithm_trains_and_writes_its_run_dir(algorithm, boxer_dir, data_file, tmp_path, capsys):
     run = tmp_path / algorithm
     assert capo_main(train_args(boxer_dir, data_file, run, f"algorithm={algorithm}")) == 0
     assert metric_steps(run) == [1, 2, 3]
@@ -126,6 +126,14 @@ def test_each_algorithm_trains_and_writes_its_run_dir(algorithm, boxer_dir, data
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 3 and "before" in summary["eval"] and "after" in summary["eval"]
     assert (run / "completions.jsonl").read_text().strip()
+    # --list-keys with the same command line shows exactly the run's resolved config.yaml
+    if algorithm == "capo":
+        import yaml
+        from test_train_config import flatten, listed_keys
+
+        assert capo_main([*train_args(boxer_dir, data_file, run, f"algorithm={algorithm}"), "--list-keys"]) == 0
+        saved = flatten(yaml.safe_load((run / "config.yaml").read_text()))
+        assert listed_keys(capsys.readouterr().out) == {k: repr(v) for k, v in saved.items()}
     # our model card replaces TRL's generic one ("a fine-tuned version of [None]")
     card = (run / "README.md").read_text()
     assert f"base_model: {boxer_dir}" in card and "[None]" not in card and "![" in card

@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluations")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("--list-keys", action="store_true", help="list every config key and exit")
+    parser.add_argument("--list-keys", action="store_true",
+                        help="list every config key with the value this run would use (the embedded default, "
+                             "or CONFIG and overrides when given) and exit")
 
 
 def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
@@ -261,13 +263,13 @@ def _fmt_eval(e: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    t_start = time.monotonic()
+    config, run_dir, checkpoint = resolve(args, check_run_dir=not (args.print_config or args.list_keys))
     if args.list_keys:
         from capo.train.config import describe_keys
 
-        print(describe_keys())
+        print(describe_keys(config))
         return 0
-    t_start = time.monotonic()
-    config, run_dir, checkpoint = resolve(args, check_run_dir=not args.print_config)
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0

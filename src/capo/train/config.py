@@ -485,20 +485,26 @@ def validate_trl(trl: dict[str, Any]) -> None:
                         f"so one weight (got {len(trl['reward_weights'])})")
 
 
-def describe_keys() -> str:
-    """Every key with its default and help, for `capo train --list-keys`."""
+def describe_keys(config: TrainConfig | None = None) -> str:
+    """Every key with the value a run uses and its help, for `capo train --list-keys`: the embedded
+    default merged into the dataclasses (one source of defaults), or `config` (a file + overrides)."""
+    config = config if config is not None else load_config()
     lines = []
 
-    def walk(cls, prefix):
+    def walk(cls, node, prefix):
         for f in dataclasses.fields(cls):
             tp = typing.get_type_hints(cls)[f.name]
+            value = getattr(node, f.name)
             if dataclasses.is_dataclass(tp):
-                walk(tp, f"{prefix}{f.name}.")
+                walk(tp, value, f"{prefix}{f.name}.")
                 continue
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            lines.append(f"{prefix}{f.name} = {default!r}\n    {f.metadata.get('help', '')}")
+            if f.name == "trl":
+                for key in sorted(value):
+                    lines.append(f"trl.{key} = {value[key]!r}\n    passed to trl.GRPOConfig")
+                continue
+            lines.append(f"{prefix}{f.name} = {value!r}\n    {f.metadata.get('help', '')}")
 
-    walk(TrainConfig, "")
-    lines.append("trl.<field> = any field of trl.GRPOConfig except "
+    walk(TrainConfig, config, "")
+    lines.append("trl.<field> = any other field of trl.GRPOConfig except "
                  + ", ".join(sorted(TRL_MANAGED)) + " (set by capo train)")
     return "\n".join(lines)
