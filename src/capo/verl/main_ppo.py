@@ -1,7 +1,7 @@
 """`python -m capo.verl.main_ppo [--config-path DIR --config-name NAME] <verl overrides>`
 
 verl's main_ppo, with capo.verl.trainer.CapoTaskRunner as the TaskRunner and the config
-capo/verl/config/capo_trainer.yaml (verl's ppo_trainer, plus algorithm.adv_estimator=capo,
+capo/verl/config/capo_trainer.yaml (capo_ppo.yaml: verl's ppo_trainer plus algorithm.adv_estimator=capo,
 reward.reward_manager.name=capo and the `capo` section) as the default. docs/verl.md has the
 commands.
 """
