@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from capo.errors import CapoError
-from capo.judges.options import add_judge_arguments, judge_from_args
+from capo.judges.options import add_judge_arguments, critique_in_chunks, judge_from_args
 from capo.outputs import atomic_output, check_output
 
 
@@ -137,7 +137,6 @@ def _critique_json(c) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
     from capo.judges.base import CritiqueRequest
     from capo.steps import compile_splitter
@@ -176,24 +175,8 @@ def run(args: argparse.Namespace) -> int:
                                     None if r.get("reference") is None else str(r["reference"]))
                     for r, st in zip(rows, steps)]
 
-        bar = tqdm(total=len(rows) * args.n, desc="critiques", unit="crit", disable=args.no_progress or not rows,
-                   file=sys.stderr, dynamic_ncols=True)
-        if hasattr(judge, "on_progress"):
-            judge.on_progress = bar.update
-        critiques, failures = [], {}
-        try:
-            if hasattr(judge, "load"):
-                judge.load()  # a model that cannot load is a one-line error, not N failed critiques
-            for at in range(0, len(requests), args.chunk):
-                part = requests[at:at + args.chunk]
-                result = judge.critique(part, args.n)
-                if not getattr(judge, "on_progress", None):
-                    bar.update(len(part) * args.n)
-                critiques.extend(result.critiques)
-                for k, v in result.failures.items():
-                    failures[k] = failures.get(k, 0) + v
-        finally:
-            bar.close()
+        critiques, failures = critique_in_chunks(judge, requests, args.n, args.chunk, "critiques",
+                                                 not args.no_progress)
 
     votes = [vote([c.wrong_steps for c in cs], len(req.steps), args.vote, args.min_valid)
              for req, cs in zip(requests, critiques)]

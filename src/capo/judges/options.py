@@ -107,3 +107,33 @@ def judge_from_args(args: argparse.Namespace, on_progress=None):
         return make_judge(args.judge, **common)
     except TypeError as err:
         raise CapoError(f"judge {args.judge!r}: {err}") from None
+
+
+def critique_in_chunks(judge, requests: list, n: int, chunk: int, desc: str, show_progress: bool = True
+                       ) -> tuple[list[list], dict[str, int]]:
+    """The CLI commands' judge loop: load the judge first (a model that cannot load is a one-line
+    error, not N failed critiques), then `chunk` requests per call with a progress bar.
+    Returns the critiques per request and the failure counts by reason."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(requests) * n, desc=desc, unit="crit", file=sys.stderr,
+               disable=not show_progress or not requests, dynamic_ncols=True)
+    if hasattr(judge, "on_progress"):
+        judge.on_progress = bar.update
+    critiques, failures = [], {}
+    try:
+        if hasattr(judge, "load"):
+            judge.load()
+        for at in range(0, len(requests), chunk):
+            part = requests[at:at + chunk]
+            result = judge.critique(part, n)
+            if not getattr(judge, "on_progress", None):
+                bar.update(len(part) * n)
+            critiques.extend(result.critiques)
+            for reason, count in result.failures.items():
+                failures[reason] = failures.get(reason, 0) + count
+    finally:
+        bar.close()
+    return critiques, failures

@@ -18,7 +18,7 @@ import sys
 import time
 
 from capo.errors import CapoError
-from capo.judges.options import add_judge_arguments, judge_from_args
+from capo.judges.options import add_judge_arguments, critique_in_chunks, judge_from_args
 from capo.judges.processbench import SPLITS, load_processbench, processbench_metrics
 from capo.outputs import atomic_output, check_output, write_text_atomic
 
@@ -45,7 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
     from capo.judges.base import CritiqueRequest
     from capo.voting import VOTERS, vote
@@ -67,24 +66,10 @@ def run(args: argparse.Namespace) -> int:
     requests = [CritiqueRequest(it["problem"], tuple(it["steps"])) for it in items]
     start = time.perf_counter()
     judge = judge_from_args(args)
-    bar = tqdm(total=len(items) * args.n, desc=f"processbench {args.split}", unit="crit", file=sys.stderr,
-               disable=args.no_progress or not items, dynamic_ncols=True)
-    if hasattr(judge, "on_progress"):
-        judge.on_progress = bar.update
-    critiques, failures = [], {}
     try:
-        if hasattr(judge, "load"):
-            judge.load()  # load the model before the clock of the first batch (errors: CapoError)
-        for at in range(0, len(requests), args.chunk):
-            part = requests[at:at + args.chunk]
-            result = judge.critique(part, args.n)
-            if not getattr(judge, "on_progress", None):
-                bar.update(len(part) * args.n)
-            critiques.extend(result.critiques)
-            for k, v in result.failures.items():
-                failures[k] = failures.get(k, 0) + v
+        critiques, failures = critique_in_chunks(judge, requests, args.n, args.chunk, f"processbench {args.split}",
+                                                 not args.no_progress)
     finally:
-        bar.close()
         judge.close()
     seconds = time.perf_counter() - start
 
