@@ -15,8 +15,11 @@ trainer then proceeds unchanged: rm_scores -> token_level_scores -> (KL) -> toke
 
 from __future__ import annotations
 
+import warnings
+
 import ray
 import torch
+import verl
 from omegaconf import open_dict
 from verl.trainer.main_ppo import TaskRunnerV1
 
@@ -25,6 +28,7 @@ from capo.verl.records import decode_record, dense_credit, empty_record
 from capo.verl.settings import CapoSettings
 
 REWARD_MANAGER = "pkg://capo.verl.reward", "CapoRewardManager"
+VERL_TESTED = ("0.9.1",)  # the hook relies on the v1 trainer's internals: pyproject's `verl` extra pins these
 
 
 def is_capo_manager(reward_manager) -> bool:
@@ -35,6 +39,8 @@ def is_capo_manager(reward_manager) -> bool:
 
 def check_config(config) -> CapoSettings:
     """Refuse, before anything starts, the settings under which CAPO would not do what it says."""
+    if verl.__version__ not in VERL_TESTED:
+        warnings.warn(f"capo.verl is tested with verl {', '.join(VERL_TESTED)}; found {verl.__version__}", stacklevel=2)
     settings = CapoSettings.from_section(config.get("capo"))
     if config.algorithm.adv_estimator != "capo":
         return settings  # a baseline: the capo reward manager then gives r_v only
