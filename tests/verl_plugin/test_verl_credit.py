@@ -21,8 +21,8 @@ from capo.judges.base import make_judge
 from capo.verl.records import decode_record, dense_credit
 from capo.verl.settings import CapoSettings
 
-PAPER = dict(separators="outside", process_groups="all", penalty="token", unjudgeable="ignore")
-DEFAULT = dict(separators="next", process_groups="with_correct", penalty="token", unjudgeable="flagged")
+PAPER = {"separators": "outside", "process_groups": "all", "penalty": "token", "unjudgeable": "ignore"}
+DEFAULT = {"separators": "next", "process_groups": "with_correct", "penalty": "token", "unjudgeable": "flagged"}
 
 
 def manager_for(tokenizer, capo: dict, estimator: str = "capo", judge=None):

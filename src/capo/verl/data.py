@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, problems, split, source in (("train", train, "train", args.train),
                                               ("test", held, "test", args.eval or args.train)):
-            pd.DataFrame(verl_rows(problems, source, split, args.system_prompt)).to_parquet(args.out / f"{name}.parquet")
-            print(f"{args.out / f'{name}.parquet'}: {len(problems)} problems", file=sys.stderr)
+            path = args.out / f"{name}.parquet"
+            pd.DataFrame(verl_rows(problems, source, split, args.system_prompt)).to_parquet(path)
+            print(f"{path}: {len(problems)} problems", file=sys.stderr)
     except CapoError as err:
         print(f"capo: {err}", file=sys.stderr)
         return 2

@@ -90,7 +90,7 @@ class CapoRewardManager(RewardManagerBase):
                     crits = result.critiques[0]
                     critiques, checkable = [x.wrong_steps for x in crits], reported_checkable(crits)
                     failures, unparsable = result.num_failed, result.num_unparsable
-                except Exception as err:  # judges report failures per critique; this is the last resort
+                except Exception as err:  # noqa: BLE001  (judges report failures per critique; this is the last resort)
                     logger.warning("CAPO judge call failed (%s: %s); the response is outcome-only",
                                    type(err).__name__, err)
                     critiques, failures = [None] * c.num_critiques, c.num_critiques

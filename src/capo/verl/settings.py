@@ -11,6 +11,7 @@ trainers cannot drift apart.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 
 import yaml
@@ -82,12 +83,11 @@ class CapoSettings:
             raise CapoError(f"config section 'capo': {err}") from None
 
     def build_judge(self):
-        """The judge, built as `capo train` builds it (capo.judges.options)."""
+        """The judge, built as `capo train` builds it (capo.judges.options.judge_from_args): the judge
+        keys are that function's options under the same names, so new ones pass through."""
         from capo.judges.options import judge_from_args
 
-        j = self.judge
-        return judge_from_args(argparse.Namespace(
-            judge=j.spec, base_url=j.base_url, api_key_env=j.api_key_env, n=self.capo.num_critiques,
-            temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_tokens, seed=j.seed, concurrency=j.concurrency,
-            timeout=j.timeout, retries=j.retries, deadline=j.deadline, batch_size=j.batch_size, cache=j.cache,
-            no_cache=j.cache is None, prompt_template=j.prompt_template, parse_mode=getattr(j, "parse_mode", "strict")))
+        options = dataclasses.asdict(self.judge)
+        spec = options.pop("spec")
+        return judge_from_args(argparse.Namespace(judge=spec, n=self.capo.num_critiques,
+                                                  no_cache=options["cache"] is None, **options))

@@ -126,8 +126,9 @@ def install(config) -> None:
     """In this process: register the plugin, make verl's trainer registry hand out trainers with the
     dense-reward hook, and have reward workers load the capo manager by import path (they are
     separate processes: a name registered here would be unknown there)."""
-    import capo.verl.plugin  # noqa: F401  (registers "capo" in verl's estimator and reward-manager registries)
     from verl.trainer.ppo.v1 import trainer_base
+
+    import capo.verl.plugin  # noqa: F401  (registers "capo" in verl's estimator and reward-manager registries)
 
     check_config(config)
     if config.algorithm.adv_estimator == "capo":
