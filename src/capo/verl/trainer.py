@@ -73,6 +73,7 @@ def write_dense_rewards(batch, credit_config, metrics: dict) -> None:
     lengths = data["response_mask"].offsets().diff().tolist()
     infos, records = [], []
     for key, tag, extra in zip(batch.keys, batch.tags, list(data["extra_fields"]), strict=True):
+        extra = getattr(extra, "data", extra)  # a NonTensorData wrapper on some TransferQueue backends
         info = (extra or {}).get("reward_extra_info") or {}
         if tag.get("is_padding"):  # verl's synthetic padding rows (mask 0) copy another row's extra fields
             records.append(empty_record(0))
