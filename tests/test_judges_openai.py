@@ -196,3 +196,31 @@ def test_base_url_is_normalized():
     assert normalize_base_url("http://h:1/v1/") == "http://h:1/v1"
     with pytest.raises(Exception):
         normalize_base_url("not a url")
+
+
+def test_structured_verdicts_send_the_regex_and_fall_back_once(caplog):
+    import re
+
+    from capo.judges.backends.openai_api import STRUCTURED_SUPPORTED
+    from capo.parse import parse_wrong_steps
+    from capo.verdict import structured_verdict_regex
+
+    wide = structured_verdict_regex(96)  # 96 - 48 characters of free text
+    # what the regex admits is what strict parsing reads; the free part is bounded
+    assert re.fullmatch(wide, "Step 1 adds wrongly.\nWrong step list: [1, 2]")
+    assert re.fullmatch(wide, "All fine.\nWrong step list: []")
+    assert parse_wrong_steps("Step 1 adds wrongly.\nWrong step list: [1, 2]", 3) == frozenset({1, 2})
+    assert not re.fullmatch(wide, "x" * 49 + "\nWrong step list: [1]")
+    regex = structured_verdict_regex(32)  # judge_for's max_tokens
+    with FakeChatServer() as srv, judge_for(srv, structured=True) as judge:
+        result = judge.critique(REQS[:2], 2)
+        assert result.num_failed == 0 and judge.identity()["structured"] is True
+        assert all(b["structured_outputs"] == {"regex": regex} for b in srv.bodies)
+    with FakeChatServer(mode="no_structured") as srv, judge_for(srv, structured=True) as judge:
+        with caplog.at_level("WARNING"):
+            result = judge.critique(REQS, 2)
+        assert result.num_failed == 0 and all(c.wrong_steps == frozenset({1}) for cs in result.critiques for c in cs)
+        refused = [b for b in srv.bodies if "structured_outputs" in b]
+        assert 1 <= len(refused) <= len(REQS) and "structured_outputs" not in srv.bodies[-1]
+        assert STRUCTURED_SUPPORTED[(judge.base_url, "fake")] is False
+        assert len([r for r in caplog.records if "no structured-output support" in r.message]) == 1

@@ -76,3 +76,17 @@ ALL_CORRECT_SENTENCE = re.compile(
     rf"(?:there\s+(?:are|were)\s+)?(?:{ALL_CORRECT})[\s*_]{{0,4}}(?:[.!]|$)",
     re.IGNORECASE | re.MULTILINE)
 INDEX = re.compile(r"-?[0-9]{1,9}")
+
+
+# -- constrained decoding -------------------------------------------------------------------------
+VERDICT_RESERVE = 48  # characters (hence at most that many tokens) kept for the final verdict line
+
+
+def structured_verdict_regex(max_tokens: int) -> str:
+    """A regex for servers that constrain generation (vLLM's `structured_outputs`): free text, then
+    one `Wrong step list: [..]` line, which strict parsing reads. The free part is bounded in
+    characters to max_tokens - VERDICT_RESERVE; a token holds at least one character, so the
+    verdict always fits in max_tokens (a larger max_tokens gives the judge more room to reason)."""
+    free = max(0, max_tokens - VERDICT_RESERVE)
+    index = r"(0|[1-9][0-9]{0,2})"
+    return rf"[\s\S]{{0,{free}}}\nWrong step list: \[({index}(, {index}){{0,15}})?\]"

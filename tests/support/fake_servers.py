@@ -98,13 +98,16 @@ def chat_response(texts: list[str], model: str = "fake", prompt_tokens: int = 10
 
 
 class FakeChatServer(_Server):
-    """mode: ok | garbage | error | slow | one_choice | bad_request (changeable while running)."""
+    """mode: ok | garbage | error | slow | one_choice | bad_request | no_structured (400 to a request
+    carrying `structured_outputs`, as a server without structured-output support; changeable while
+    running). `bodies` keeps every request body."""
 
     def __init__(self, mode: str = "ok", answer: str = "Step 0 looks fine.\nWrong step list: [1]",
                  delay: float = 0.0, port: int = 0):
         super().__init__(port)
         self.mode, self.answer, self.delay = mode, answer, delay
         self.headers_seen: list[dict] = []
+        self.bodies: list[dict] = []
 
     def _handler(self):
         server = self
@@ -123,6 +126,7 @@ class FakeChatServer(_Server):
                     body = {}
                 server.count(body)
                 server.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
+                server.bodies.append(body)
                 server.enter()
                 try:
                     self._answer(body)
@@ -137,6 +141,9 @@ class FakeChatServer(_Server):
                     _reply(self, 200, b"<html>\x00 not json", "application/json")
                 elif mode == "error":
                     _reply(self, 500, b'{"error": {"message": "internal", "type": "server_error"}}')
+                elif mode == "no_structured" and "structured_outputs" in body:
+                    _reply(self, 400, b'{"error": {"message": "Unrecognized request argument supplied: '
+                                      b'structured_outputs", "type": "invalid_request_error"}}')
                 elif mode == "bad_request":
                     _reply(self, 400, b'{"error": {"message": "bad", "type": "invalid_request_error"}}')
                 else:

@@ -59,6 +59,10 @@ def add_judge_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
                    help="strict: only the template's line 'Wrong step list: [..]' counts; lenient: also "
                         "\\boxed{}, JSON, a final bare list, 'All steps are correct.' (forms a student can "
                         f"write; for templates that ask for them) (default: {d['parse_mode']})")
+    g.add_argument("--structured-verdicts", action="store_true",
+                   help="openai: constrain every critique to end with a parsable 'Wrong step list: [..]' line "
+                        "through the server's structured outputs (vLLM); the reasoning before it is limited to "
+                        "max_tokens - 48 characters; servers that refuse it are detected and logged once")
 
 
 def judge_from_args(args: argparse.Namespace, on_progress=None):
@@ -96,7 +100,8 @@ def judge_from_args(args: argparse.Namespace, on_progress=None):
                   parse_mode=getattr(args, "parse_mode", "strict"))
     if prefix == "openai":
         common.update(base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
-                      timeout=args.timeout, max_retries=args.retries)
+                      timeout=args.timeout, max_retries=args.retries,
+                      structured=getattr(args, "structured_verdicts", False))
     else:
         common.update(batch_size=args.batch_size)
         if getattr(args, "threads", None):

@@ -201,7 +201,8 @@ def build_judge(config):
                             temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_tokens, seed=j.seed,
                             concurrency=j.concurrency, timeout=j.timeout, retries=j.retries, deadline=j.deadline,
                             batch_size=j.batch_size, cache=j.cache, no_cache=j.cache is None,
-                            prompt_template=j.prompt_template, parse_mode=j.parse_mode)
+                            prompt_template=j.prompt_template, parse_mode=j.parse_mode,
+                            structured_verdicts=j.structured_verdicts)
     judge = judge_from_args(ns)
     if config.algorithm == "genorm" and j.prompt_template is None and hasattr(judge, "template"):
         judge.template = GENORM_TEMPLATE

@@ -11,6 +11,11 @@ Ollama, llama.cpp, hosted APIs), through the official `openai` async client.
 * Per-request timeout; retries with exponential back-off and jitter on connection errors,
   timeouts, 429 and 5xx (not on other 4xx); a per-batch deadline (`deadline` seconds) after
   which pending requests are cancelled and their critiques fail with reason "deadline".
+* `structured=True` constrains every critique to end with a parsable `Wrong step list: [..]`
+  line through the server's structured-output support (vLLM: `extra_body={"structured_outputs":
+  {"regex": ...}}`, capo.verdict.structured_verdict_regex). A server that refuses the field
+  (HTTP 400) is remembered as not supporting it, one line is logged, and the request is sent again
+  without it. Servers that silently ignore the field cannot be told apart (parse failures show it).
 * The API key comes only from the environment (OPENAI_API_KEY, or the variable named by
   `api_key_env`); it is never logged, stored, part of the cache key or of any error text.
   Without a key, "EMPTY" is sent (local servers do not check it).
@@ -19,6 +24,7 @@ Ollama, llama.cpp, hosted APIs), through the official `openai` async client.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -30,6 +36,9 @@ from capo.judges.runtime import GeneratingJudge, GenJob, Sample, one_line
 
 # (base_url, model) -> does the server honour n > 1?  Learnt at run time, shared by instances.
 N_HONOURED: dict[tuple[str, str], bool] = {}
+# (base_url, model) -> False once the server refused structured outputs (same lifetime)
+STRUCTURED_SUPPORTED: dict[tuple[str, str], bool] = {}
+log = logging.getLogger(__name__)
 
 
 def normalize_base_url(url: str) -> str:
@@ -48,7 +57,8 @@ class OpenAIJudge(GeneratingJudge):
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 32, timeout: float = 120.0, max_retries: int = 4, backoff: float = 0.5,
-                 backoff_max: float = 8.0, extra_body: dict | None = None, cache_id: str | None = None, **common):
+                 backoff_max: float = 8.0, extra_body: dict | None = None, cache_id: str | None = None,
+                 structured: bool = False, **common):
         super().__init__(**common)
         if not model:
             raise CapoError("the openai judge needs a model name: openai:<model> (with --base-url for a local server)")
@@ -66,6 +76,7 @@ class OpenAIJudge(GeneratingJudge):
         self.max_retries = max_retries
         self.backoff, self.backoff_max = backoff, backoff_max
         self.extra_body = dict(extra_body or {})
+        self.structured = structured
         self.cache_id = cache_id
         self._client = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -77,6 +88,8 @@ class OpenAIJudge(GeneratingJudge):
                  "server": self.cache_id if self.cache_id else self.base_url}
         if self.extra_body:
             ident["extra_body"] = self.extra_body
+        if self.structured:
+            ident["structured"] = True  # constrained critiques are other samples: other cache entries
         return ident
 
     @property
@@ -117,6 +130,12 @@ class OpenAIJudge(GeneratingJudge):
             kwargs["seed"] = seed
         if self.extra_body:
             kwargs["extra_body"] = self.extra_body
+        key = (self.base_url, self.model)
+        if self.structured and STRUCTURED_SUPPORTED.get(key, True):
+            from capo.verdict import structured_verdict_regex
+
+            regex = structured_verdict_regex(self.sampling.max_tokens)
+            kwargs["extra_body"] = {**self.extra_body, "structured_outputs": {"regex": regex}}
         started = time.perf_counter()
         reason, detail = "unknown", ""
         for attempt in range(self.max_retries + 1):
@@ -127,6 +146,7 @@ class OpenAIJudge(GeneratingJudge):
                     return [Sample(error="deadline", detail=f"batch deadline reached (last error: {reason})",
                                    latency_s=time.perf_counter() - started)]
             retry_after = None
+            refused = False
             async with self._semaphore:
                 stats["requests"] += 1
                 try:
@@ -142,6 +162,9 @@ class OpenAIJudge(GeneratingJudge):
                     detail = one_line(err, self._secret())
                     if err.status_code >= 500:
                         reason = "server_error"
+                    elif (err.status_code == 400 and "structured_outputs" in kwargs.get("extra_body", {})
+                          and "structured" in detail.lower()):
+                        refused = True  # the server refused the constraint (handled below)
                     else:  # 4xx other than 429: retrying will not help
                         return [Sample(error=f"http_{err.status_code}", detail=detail,
                                        latency_s=time.perf_counter() - started)]
@@ -151,6 +174,13 @@ class OpenAIJudge(GeneratingJudge):
                     reason, detail = "bad_response", one_line(err, self._secret())
                 else:
                     return self._samples(response, n, time.perf_counter() - started)
+            if refused:
+                # remember for this server, say so once, and resend at once without the constraint
+                if STRUCTURED_SUPPORTED.get(key, True):
+                    STRUCTURED_SUPPORTED[key] = False
+                    log.warning("judge %s at %s: no structured-output support (%s); critiques are unconstrained",
+                                self.model, self.base_url, detail[:160])
+                return await self._request(messages, n, seed, deadline, stats)
             if attempt < self.max_retries:
                 stats["retries"] += 1
                 delay = min(self.backoff_max, self.backoff * 2**attempt) * random.uniform(0.75, 1.25)
