@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from capo.errors import CapoError
+from capo.jsonl import iter_jsonl
 from capo.judges.options import add_judge_arguments, critique_in_chunks, judge_from_args
 from capo.outputs import atomic_output, check_output
 
@@ -74,15 +75,7 @@ def read_rows(path: str) -> tuple[list[dict], list[int], str]:
         except UnicodeDecodeError as err:
             raise CapoError(f"{name}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     rows, numbers = [], []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CapoError(f"{name}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-        if not isinstance(row, dict):
-            raise CapoError(f"{name}:{lineno}: expected a JSON object, got {type(row).__name__}")
+    for lineno, row in iter_jsonl("\n".join(lines), name):
         for field in ("problem", "response"):
             if field not in row:
                 raise CapoError(f"{name}:{lineno}: missing field {field!r}")

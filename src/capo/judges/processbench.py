@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from capo.errors import CapoError
+from capo.jsonl import iter_jsonl
 from capo.models.hub import hub_offline, hub_reachable
 
 SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
@@ -43,14 +44,7 @@ def _validate(items: list, where: str) -> list[dict]:
 def _read_file(path: Path) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        items = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise CapoError(f"{path}:{lineno}: invalid JSON ({err.msg})") from None
-        return _validate(items, str(path))
+        return _validate([row for _, row in iter_jsonl(text, str(path))], str(path))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
