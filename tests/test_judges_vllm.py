@@ -60,18 +60,16 @@ def test_structured_verdicts_against_real_vllm(vllm_tiny_server):
     (the regex admits only the strict form, so each parses unless an index is out of range)."""
     import re
 
-    from capo.verdict import structured_verdict_regex
-
     settings = dict(sampling=SamplingSettings(temperature=1.0, max_tokens=80), max_retries=2, backoff=0.2,
                     timeout=60)
     with make_judge("openai:tiny", base_url=vllm_tiny_server.base_url, **settings) as plain:
         free = plain.critique(REQS, 2)
     with make_judge("openai:tiny", base_url=vllm_tiny_server.base_url, structured=True, **settings) as judge:
         constrained = judge.critique(REQS, 2)
-    regex = structured_verdict_regex(80)
     texts = [c.text for cs in constrained.critiques for c in cs]
-    assert constrained.num_failed == 0 and all(re.fullmatch(regex, t) for t in texts), texts[:2]
-    assert all(re.search(r"\nWrong step list: \[[0-9, ]*\]$", t) for t in texts)
+    # every critique ends in the strict verdict line (the free part is not compared with Python's
+    # regex: a random model's partial UTF-8 bytes decode to more characters than the server counted)
+    assert constrained.num_failed == 0 and all(re.search(r"\nWrong step list: \[[0-9, ]*\]$", t) for t in texts)
     assert sum(c.wrong_steps is None for cs in free.critiques for c in cs) >= 6  # unconstrained: mostly noise
 
 
