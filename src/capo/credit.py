@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from capo.alignment import align_response, separators_join_next_step
-from capo.rewards import PENALTY_SHAPES, SCALES, capo_advantages, step_weights_to_tokens
+from capo.rewards import PENALTY_SHAPES, SCALES, capo_advantages, group_index, step_weights_to_tokens
 from capo.steps import Step, compile_splitter
 from capo.voting import Vote, vote
 
@@ -131,8 +131,8 @@ def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float],
     weights = step_weights_to_tokens(step_ids, [v.weights for v in votes])
     outcome = torch.as_tensor(list(outcomes), dtype=torch.float32)
     if config.unjudgeable == "flagged":
-        unjudgeable = torch.tensor([crits is not None and r <= 0 and (not resp.steps or (checkable is not None
-                                                                                          and checkable[i] is False))
+        unjudgeable = torch.tensor([crits is not None and r <= 0
+                                    and (not resp.steps or (checkable is not None and checkable[i] is False))
                                     for i, (resp, crits, r) in enumerate(zip(aligned, critiques, outcomes))])
         weights = torch.where(unjudgeable.unsqueeze(1), torch.ones_like(weights), weights)
     if config.process_groups == "with_correct":
@@ -145,9 +145,8 @@ def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float],
 
 def groups_with_correct(outcome: torch.Tensor, groups: Sequence) -> torch.Tensor:
     """(B,) 1.0 where the response's group holds at least one correct response, else 0.0."""
-    index: dict = {}
-    dense = torch.tensor([index.setdefault(g, len(index)) for g in groups], dtype=torch.long)
-    correct = torch.zeros(len(index)).index_add_(0, dense, (outcome > 0).float())
+    dense, n = group_index(list(groups))
+    correct = torch.zeros(n).index_add_(0, dense, (outcome > 0).float())
     return (correct[dense] > 0).float()
 
 

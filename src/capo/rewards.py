@@ -65,7 +65,7 @@ def response_invariant_rewards(outcome: torch.Tensor, token_weights: torch.Tenso
 PENALTY_SHAPES = ("token", "response")
 
 
-def _group_index(group: torch.Tensor | Sequence) -> tuple[torch.Tensor, int]:
+def group_index(group: torch.Tensor | Sequence) -> tuple[torch.Tensor, int]:
     """Dense 0..n-1 index per response from any group ids (ints, strings, uuids)."""
     if isinstance(group, torch.Tensor):
         _, inverse = torch.unique(group, return_inverse=True)
@@ -85,7 +85,7 @@ def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps
     by the std of those tokens ("group"), of all masked tokens of the batch ("batch"), or not ("none")."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
-    inverse, n = _group_index(group)
+    inverse, n = group_index(group)
     m = mask.float()
     r = rewards.float() * m
     count = torch.zeros(n).index_add_(0, inverse, m.sum(1))
@@ -109,7 +109,7 @@ def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps
 @register_advantage("grpo")
 def sequence_group_advantages(rewards: torch.Tensor, group, eps: float = 1e-4, scale: bool = True) -> torch.Tensor:
     """GRPO: (B,) sequence rewards normalized within each group (unbiased std, as TRL)."""
-    inverse, n = _group_index(group)
+    inverse, n = group_index(group)
     r = rewards.float()
     count = torch.zeros(n).index_add_(0, inverse, torch.ones_like(r))
     mean = torch.zeros(n).index_add_(0, inverse, r) / count
@@ -137,7 +137,7 @@ def aggregate_rewards(per_func: torch.Tensor, weights: torch.Tensor, group,
     r = per_func.float()
     scored = ~torch.isnan(r)
     if aggregation == "normalize_then_sum":
-        inverse, n = _group_index(group)
+        inverse, n = group_index(group)
         x = torch.nan_to_num(r)
         count = torch.zeros(n, r.shape[1]).index_add_(0, inverse, scored.float())
         mean = torch.zeros(n, r.shape[1]).index_add_(0, inverse, x) / count.clamp(min=1)
