@@ -290,6 +290,7 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
     from capo.train.rundir import METRICS, COMPLETIONS, ProgressBar, RunLogger, plot_curves, read_jsonl, \
         summarize_rows, truncate_rows
     from capo.train.trainer import CapoGRPOTrainer, CreditSettings
+    from capo.train.zero_gradient import SkipZeroGradientSteps
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -332,7 +333,9 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
     prior = read_jsonl(run_dir / METRICS) if main else []
     logger = RunLogger(run_dir, tensorboard=config.run.tensorboard, resume_step=resume_step,
                        time_offset=prior[-1]["time_s"] if prior else 0.0)
-    callbacks = [logger] + ([ProgressBar(f"{config.algorithm} train")] if config.run.progress else [])
+    # first, so that its metric is in the logs the run logger writes
+    callbacks = ([SkipZeroGradientSteps()] if config.run.skip_zero_gradient_steps else []) + [logger] \
+        + ([ProgressBar(f"{config.algorithm} train")] if config.run.progress else [])
     trainer = CapoGRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                               peft_config=peft_config(config), callbacks=callbacks, algorithm=config.algorithm,
                               judge=judge, credit=CreditSettings.from_section(config.capo),

@@ -186,6 +186,10 @@ class RunSection:
     progress: bool = _help("show a live progress bar", default=True)
     log_completions: int = _help("write this many sample completions per step to completions.jsonl",
                                  default=2)
+    skip_zero_gradient_steps: bool = _help(
+        "skip the optimizer step when the whole gradient is exactly zero (every advantage 0 and no KL): "
+        "otherwise Adam's momentum keeps moving the weights on steps without learning signal "
+        "(capo/train/zero_gradient.py)", default=True)
 
 
 @dataclass
