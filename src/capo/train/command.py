@@ -179,7 +179,10 @@ def grpo_args(config, run_dir: Path):
         kwargs.setdefault(key, value)
     kwargs.update(output_dir=str(run_dir), seed=config.seed, data_seed=config.seed, save_strategy="steps",
                   save_steps=config.run.save_steps, save_total_limit=config.run.save_total_limit,
-                  logging_steps=1, logging_strategy="steps", report_to="none", disable_tqdm=True)
+                  logging_steps=1, logging_strategy="steps", disable_tqdm=True)
+    from capo.train.tracking import grpo_tracking_args
+
+    kwargs.update(grpo_tracking_args(config, run_dir))  # report_to, project, run_name
     try:
         with warnings.catch_warnings():  # TRL's own default trips transformers' rename notice
             warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated.*")
@@ -287,6 +290,8 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
 
     from capo.models.smollm2 import resolve_model
     from capo.train.data import load_train_eval, to_dataset
+    from capo.train import tracking
+    from capo.train.rollouts import ROLLOUTS, RolloutLog
     from capo.train.rundir import METRICS, COMPLETIONS, ProgressBar, RunLogger, plot_curves, read_jsonl, \
         summarize_rows, truncate_rows
     from capo.train.trainer import CapoGRPOTrainer, CreditSettings
@@ -326,13 +331,14 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
             resume_step = int(checkpoint.name.rsplit("-", 1)[1])
             truncate_rows(run_dir / METRICS, resume_step)
             truncate_rows(run_dir / COMPLETIONS, resume_step)
+            truncate_rows(run_dir / ROLLOUTS, resume_step)
         (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     elif checkpoint is not None:
         resume_step = int(checkpoint.name.rsplit("-", 1)[1])
 
     prior = read_jsonl(run_dir / METRICS) if main else []
-    logger = RunLogger(run_dir, tensorboard=config.run.tensorboard, resume_step=resume_step,
-                       time_offset=prior[-1]["time_s"] if prior else 0.0)
+    logger = RunLogger(run_dir, resume_step=resume_step, time_offset=prior[-1]["time_s"] if prior else 0.0)
+    tracking.prepare_environment(tracking.trackers(config.run), run_dir)
     # first, so that its metric is in the logs the run logger writes
     callbacks = ([SkipZeroGradientSteps()] if config.run.skip_zero_gradient_steps else []) + [logger] \
         + ([ProgressBar(f"{config.algorithm} train")] if config.run.progress else [])
@@ -341,6 +347,11 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
                               judge=judge, credit=CreditSettings.from_section(config.capo),
                               sample_log=config.run.log_completions)
     logger.trainer = trainer
+    tracking.attach(trainer, run_dir, resume_step, first_callbacks=(SkipZeroGradientSteps,))
+    if config.run.rollout_groups:
+        c = config.capo
+        trainer.rollout_log = RolloutLog(tokenizer, config.run.rollout_groups, config.run.rollouts_every, vote=c.vote,
+                                         min_valid=c.min_valid, critique=c.critique, splitter=c.splitter)
     trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl report every step
     print(f"capo train: {config.algorithm} | policy {model_path} | judge "
           f"{config.judge.spec if judge is not None else '-'} | {len(train_problems)} training problems, "

@@ -68,8 +68,8 @@ TRL_MANAGED = {
     "save_strategy": "run.save_steps",
     "logging_steps": "(every step is logged)",
     "logging_strategy": "(every step is logged)",
-    "logging_dir": "run.output_dir",
-    "report_to": "run.tensorboard",
+    "logging_dir": "run.report_to (tensorboard writes to <run>/tensorboard)",
+    "report_to": "run.report_to",
     "disable_tqdm": "run.progress",
     "resume_from_checkpoint": "the --resume option",
 }
@@ -181,11 +181,23 @@ class RunSection:
     eval_after: bool = _help("evaluate the held-out set after training", default=True)
     eval_max_new_tokens: int = _help("max new tokens of the greedy evaluation", default=256)
     eval_batch_size: int = _help("sequences per generate call in the evaluation", default=50)
-    tensorboard: bool = _help("write tensorboard event files under <run>/tensorboard", default=True)
+    report_to: list[str] | str = _help(
+        "trackers TRL reports every step's metrics to (judge telemetry included), through its own integrations: "
+        "tensorboard (<run>/tensorboard), trackio (local, $TRACKIO_DIR), wandb (offline in <run>/wandb unless "
+        "WANDB_MODE is set), any other transformers integration; one name or a list; [] or none: no tracker",
+        default_factory=lambda: ["tensorboard"])
+    tensorboard: bool | None = _help(
+        "old switch, an alias: true adds tensorboard to run.report_to, false removes it; null: run.report_to decides",
+        default=None)
     plots: bool = _help("write training-curve PNGs at the end", default=True)
     progress: bool = _help("show a live progress bar", default=True)
     log_completions: int = _help("write this many sample completions per step to completions.jsonl",
                                  default=2)
+    rollout_groups: int = _help(
+        "prompt groups (all G responses each) written per recorded step to rollouts.jsonl for `capo view`: "
+        "steps, per-step votes, the N raw critiques, r_v, token advantages (about 1.4 kB per response with "
+        "the calculator judge; 0: no record)", default=2)
+    rollouts_every: int = _help("record rollouts every K-th optimizer step (rollouts.jsonl)", default=1)
     skip_zero_gradient_steps: bool = _help(
         "skip the optimizer step when the whole gradient is exactly zero (every advantage 0 and no KL): "
         "otherwise Adam's momentum keeps moving the weights on steps without learning signal "
@@ -428,6 +440,11 @@ def validate(config: TrainConfig) -> None:
     _positive("run.eval_max_new_tokens", c.run.eval_max_new_tokens)
     _positive("run.eval_batch_size", c.run.eval_batch_size)
     _positive("run.log_completions", c.run.log_completions, allow_zero=True)
+    _positive("run.rollout_groups", c.run.rollout_groups, allow_zero=True)
+    _positive("run.rollouts_every", c.run.rollouts_every)
+    from capo.train.tracking import check_trackers
+
+    check_trackers(c.run)
     _positive("judge.max_tokens", c.judge.max_tokens)
     _positive("judge.concurrency", c.judge.concurrency)
     _positive("judge.timeout", c.judge.timeout)

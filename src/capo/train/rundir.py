@@ -5,7 +5,9 @@
                                 judge/..., loss, ...}; rows past the checkpoint a run resumes from are
                                 dropped first, so a resumed run never duplicates or skips a step
     <run>/completions.jsonl     a few sampled rollouts per step (same truncation on resume)
-    <run>/tensorboard/          the same scalars as tensorboard events (purged past the checkpoint)
+    <run>/rollouts.jsonl        sampled prompt groups with steps, votes, raw critiques, token advantages
+                                (capo.train.rollouts; `capo view` shows them; same truncation on resume)
+    <run>/tensorboard/          run.report_to: tensorboard (TRL's integration; capo.train.tracking)
     <run>/checkpoint-<K>/       TRL/transformers checkpoints (weights, optimizer, scheduler, RNG, data position)
     <run>/eval_before.json, eval_after.json     held-out evaluations (capo.eval)
     <run>/curves.png            accuracy, response length, mean per-token reward over steps (paper Fig. 4)
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from capo.train.rollouts import ROLLOUTS
 
 METRICS = "metrics.jsonl"
 COMPLETIONS = "completions.jsonl"
@@ -88,31 +92,21 @@ def _clean(value):
 
 
 class RunLogger(TrainerCallback):
-    """Writes metrics.jsonl, completions.jsonl and tensorboard scalars (main process only)."""
+    """Writes metrics.jsonl, completions.jsonl and rollouts.jsonl (main process only). Trackers
+    (tensorboard, trackio, wandb) are TRL's own callbacks (capo.train.tracking)."""
 
-    def __init__(self, run_dir: str | Path, *, tensorboard: bool = True, trainer=None, resume_step: int = 0,
-                 time_offset: float = 0.0):
+    def __init__(self, run_dir: str | Path, *, trainer=None, resume_step: int = 0, time_offset: float = 0.0):
         self.run = Path(run_dir)
-        self.tensorboard = tensorboard
         self.trainer = trainer
         self.resume_step = resume_step
         self.time_offset = time_offset  # wall seconds of the earlier segments of a resumed run
-        self.writer = None
         self.train_stats: dict = {}
         self._t0 = time.monotonic()
         self._last = self._t0
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        self._t0 = self._last = time.monotonic()
-        if self.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=self.resume_step + 1)
-            except ImportError:  # tensorboard not installed: JSONL only
-                self.writer = None
+        if state.is_world_process_zero:
+            self._t0 = self._last = time.monotonic()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -127,22 +121,18 @@ class RunLogger(TrainerCallback):
         row.update({k: _clean(v) for k, v in logs.items()})
         with (self.run / METRICS).open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
-        if self.writer is not None:
-            for key, value in row.items():
-                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self.writer.add_scalar(key, value, state.global_step)
-            self.writer.flush()
         samples = getattr(self.trainer, "samples", None)
         if samples:
             with (self.run / COMPLETIONS).open("a", encoding="utf-8") as f:
                 for s in samples:
                     f.write(json.dumps({"step": state.global_step, **s}, ensure_ascii=False) + "\n")
             self.trainer.samples = []
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        log = getattr(self.trainer, "rollout_log", None)
+        records = log.take() if log is not None else []
+        if records:
+            with (self.run / ROLLOUTS).open("a", encoding="utf-8") as f:
+                for r in records:
+                    f.write(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 class ProgressBar(TrainerCallback):
