@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "critique": ("capo.judges.critique_command", "critique responses with a judge: JSONL in, steps + verdicts out"),
     "processbench": ("capo.judges.processbench_command", "score a judge on ProcessBench"),
     "lab": ("capo.lab.command", "credit-assignment lab: controlled experiments with step-level ground truth"),
+    "view": ("capo.view.command", "one self-contained HTML page of judged rollouts (a run directory or critiques)"),
 }
 
 
