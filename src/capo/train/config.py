@@ -195,8 +195,8 @@ class RunSection:
                                  default=2)
     rollout_groups: int = _help(
         "prompt groups (all G responses each) written per recorded step to rollouts.jsonl for `capo view`: "
-        "steps, per-step votes, the N raw critiques, r_v, token advantages (about 1.4 kB per response with "
-        "the calculator judge; 0: no record)", default=2)
+        "steps, per-step votes, the N raw critiques, r_v, token advantages (about 17 kB per step at G = 8 with "
+        "the calculator judge, 77 kB with 1 kB LLM critiques; 0: no record)", default=2)
     rollouts_every: int = _help("record rollouts every K-th optimizer step (rollouts.jsonl)", default=1)
     skip_zero_gradient_steps: bool = _help(
         "skip the optimizer step when the whole gradient is exactly zero (every advantage 0 and no KL): "

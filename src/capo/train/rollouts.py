@@ -18,10 +18,10 @@ that step's batch, the first `run.rollout_groups` prompt groups (all G responses
                   rounded to 3 decimals; CAPO's are constant over a step's tokens, so a response
                   takes a few runs, not one number per token
 
-Size (benchmarks: `python benchmarks/bench_view_load.py` prints it; docs/training.md): about
-1.4 kB per response with the calculator judge and N = 4 at 64 tokens, so the default (2 groups of
-G = 8, every step) adds about 22 kB per step; LLM critiques of ~1 kB each make it N kB more per
-response.
+Size (measured: `python benchmarks/bench_view_load.py`, docs/training.md): about 1.0 kB per
+response of ~64 tokens with N = 4 short critiques (the calculator), so the default (2 groups of
+G = 8, every step) adds about 17 kB per step; critiques of ~1 000 characters (an LLM judge) make
+it about 4.8 kB per response, 77 kB per step. `run.rollouts_every` divides that.
 
 Pure apart from the tokenizer's decoding: no file I/O here (the run logger appends the rows).
 """

@@ -274,6 +274,7 @@
     (steps.length ? " over " + steps.length + " training steps" : "") + ", " + nJudged + " judged, " +
     R.filter((x) => x.flagged).length + " with voted wrong steps (source: " + DATA.source + ")";
   applyFilters();
-  window.capoView = { ready: true, rollouts: R.length, renderMs: performance.now() - t0 };
+  // readyAtMs: from the navigation's start (performance.now()'s origin) to the first page on screen
+  window.capoView = { ready: true, rollouts: R.length, renderMs: performance.now() - t0, readyAtMs: performance.now() };
   document.body.dataset.ready = "1";
 })();
