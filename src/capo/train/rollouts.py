@@ -142,11 +142,13 @@ class RolloutLog:
             votes = None if crits is None else vote([c.wrong_steps for c in crits], len(a.steps),
                                                     "majority" if judge == "answer" else self.vote_method,
                                                     self.min_valid)
-            row = advantages[i]
+            row = advantages[i]  # (T,) per token; a (B,) sequence advantage (TRL's own) covers every token
+            row = row.tolist() if hasattr(row, "tolist") else row
+            row = [float(row)] * len(completion_ids[i]) if isinstance(row, (int, float)) else list(row)
             self.records.append(rollout_record(
                 self.tokenizer, step=step, group=int(groups[i]), problem=problems[i], answer=answers[i],
                 token_ids=completion_ids[i], r_v=float(r_v[i]), aligned=a, critiques=crits, vote=votes,
-                advantages=row.tolist() if hasattr(row, "tolist") else list(row), splitter=self.splitter))
+                advantages=row, splitter=self.splitter))
 
     def take(self) -> list[dict]:
         out, self.records = self.records, []

@@ -223,6 +223,7 @@ class CapoGRPOTrainer(GRPOTrainer):
     def _call_judge(self, requests):
         t0 = time.perf_counter()
         result = self.judge.critique(requests, self.credit.num_critiques)
+        self._last_judge_result = result  # the raw critiques, for the rollout record (_record_rollouts)
         return result, time.perf_counter() - t0
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -279,6 +280,7 @@ class CapoGRPOTrainer(GRPOTrainer):
                              "r_v": float(outcomes[local][i]), **({"flagged_steps": flagged[i]} if flagged else {})}
                             for i, (x, c) in enumerate(zip(roll["inputs"][: self.sample_log],
                                                            roll["completions"][: self.sample_log]))]
+        self._record_rollouts(roll, outcomes[local], groups[local], out["advantages"])
         return out
 
     def _log_advantages(self, per_response: torch.Tensor) -> None:
@@ -300,6 +302,24 @@ class CapoGRPOTrainer(GRPOTrainer):
         from accelerate.utils import gather_object
 
         return gather_object(items)
+
+    # -- the rollout record of `capo view` (<run>/rollouts.jsonl; capo/train/rollouts.py) ---------
+    rollout_log = None  # a rollouts.RolloutLog; `capo train` sets one from run.rollout_groups / rollouts_every
+    _last_judge_result = None
+
+    def _record_rollouts(self, roll, local_rv, groups, advantages) -> None:
+        """Hand this process's responses of the batch, their raw critiques and the advantages they
+        are trained on to the rollout log (main process; it keeps only the sampled steps and groups)."""
+        log, (result, self._last_judge_result) = self.rollout_log, (self._last_judge_result, None)  # this batch's only
+        if log is None or not self.accelerator.is_main_process or not log.wants(self.state.global_step + 1):
+            return
+        tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
+        aligned = align_batch(tokenizer, roll["completion_ids"], self.credit.splitter, self.credit.separators)
+        judge = {"capo": "steps", "genorm": "answer"}.get(self.algorithm)
+        log.add(self.state.global_step + 1, [problem_text(x) for x in roll["inputs"]],
+                [x.get("answer") for x in roll["inputs"]], roll["completion_ids"], aligned, local_rv.tolist(),
+                groups.tolist(), advantages.detach().float().cpu(), judge,
+                result.critiques if judge is not None and result is not None else None)
 
     def _capo_advantages(self, roll, outcomes, groups, mask, local):
         tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
