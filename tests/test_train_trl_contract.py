@@ -155,8 +155,11 @@ def test_genorm_rewards_and_unscorable_responses(boxer, tmp_path):
     batch = [trainer.train_dataset[i] for i in (0, 0, 0, 0, 1, 1, 1, 1)]
     torch.manual_seed(5)
     out = trainer._generate_and_score_completions(batch)
-    adv = out["advantages"]
-    assert adv.shape == (8,)
+    # (B, T) like every estimator's, one value per response on its tokens (capo.estimators.genorm)
+    mask = out["completion_mask"].bool()
+    assert out["advantages"].shape == mask.shape
+    adv = torch.stack([row[keep][0] for row, keep in zip(out["advantages"], mask)])
+    assert torch.equal(out["advantages"] * mask, adv.unsqueeze(1) * mask)
     ids = [row[m.bool()].tolist() for row, m in zip(out["completion_ids"], out["completion_mask"])]
     texts = trainer.processing_class.batch_decode(ids, skip_special_tokens=True)
     verdicts = [None if "\\boxed{3}" in t else (0.0 if "= 3" in t else 1.0) for t in texts]

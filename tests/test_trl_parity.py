@@ -118,6 +118,15 @@ def response_means(adv, mask):
     return (adv * mask).sum(1) / mask.sum(1)
 
 
+def sequence_values(out):
+    """grpo trains on (B, T) advantages too (capo.estimators): one value per response on every token
+    of its loss mask, 0 elsewhere; that value per response, (B,) (0 for a fully masked response)."""
+    adv, m = out["advantages"], out["completion_mask"].bool()
+    values = torch.stack([row[keep][0] if keep.any() else torch.tensor(0.0) for row, keep in zip(adv, m)])
+    assert torch.equal(adv * m, values.unsqueeze(1) * m) and (adv[~m] == 0).all()
+    return values
+
+
 # 1 ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("algorithm", ["capo", "genorm"])
 def test_conversational_prompts_score_the_completion_text(tiny_model_dir, tmp_path, algorithm):
@@ -171,7 +180,7 @@ def test_scale_rewards_batch(tiny_model_dir, tmp_path, algorithm):
     if algorithm == "grpo":  # as TRL: centered per group, divided by the std of all rewards of the batch
         g = R_V.view(-1, 4)
         want = ((g - g.mean(1, keepdim=True)).flatten()) / (R_V.std() + 1e-4)
-        assert torch.allclose(out["advantages"], want, atol=1e-5)
+        assert torch.allclose(sequence_values(out), want, atol=1e-5)
         assert not torch.allclose(want, normalize_groups(R_V), atol=1e-2)
         return
     credit, mask = reference(trainer, ids)
@@ -203,7 +212,8 @@ def test_reward_weights_and_multi_objective_aggregation(tiny_model_dir, tmp_path
     else:  # CAPO: outcome term = r_v normalized per group; token rewards then scaled by the batch std
         rewards = credit.rewards + C * (normalize_groups(R_V) - R_V).unsqueeze(1) * mask
         want = center_per_group(rewards, mask) / (rewards[mask > 0].std(unbiased=False) + 1e-6)
-    assert torch.allclose(out["advantages"], want, atol=1e-4)
+    got = sequence_values(out) if algorithm == "grpo" else out["advantages"]
+    assert torch.allclose(got, want, atol=1e-4)
     default = credit.advantages if algorithm == "capo" else normalize_groups(R_V)
     assert not torch.allclose(want, default, atol=1e-2)  # the option changes the advantages
 
@@ -219,11 +229,13 @@ def test_mask_truncated_completions_stay_in_the_baseline_for_both_algorithms(tin
         loss_mask = out["completion_mask"]
         assert [i for i in range(8) if loss_mask[i].sum() == 0] == list(truncated)  # TRL masked them
         if algorithm == "grpo":
-            want = normalize_groups(R_V)  # truncated rewards counted in their groups
+            # truncated rewards counted in their groups; truncated responses themselves out of the loss
+            want = normalize_groups(R_V) * (loss_mask.sum(1) > 0)
+            got = sequence_values(out)
         else:
             credit, _ = reference(trainer, ids)  # every generated token counted in the group statistics
-            want = credit.advantages * loss_mask
-        assert torch.allclose(out["advantages"], want, atol=1e-5), algorithm
+            want, got = credit.advantages * loss_mask, out["advantages"]
+        assert torch.allclose(got, want, atol=1e-5), algorithm
 
 
 # 6 ------------------------------------------------------------------------------------------

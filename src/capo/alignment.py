@@ -146,19 +146,6 @@ def assign_tokens_to_steps(spans: Sequence[tuple[int, int]], steps: Sequence[Ste
     return owners
 
 
-def token_step_ids(tokenizer, token_ids: Sequence[int], steps: Sequence[Step], text: str | None = None,
-                   skip_special_tokens: bool = True) -> list[int]:
-    """Step index per token for `steps` computed on the decoded text of `token_ids`.
-
-    `text`, if given, must equal the decoding (a ValueError says so otherwise): steps are
-    character spans of exactly that string.
-    """
-    decoded, spans, byte_counts = token_char_spans(tokenizer, token_ids, skip_special_tokens)
-    if text is not None and text != decoded:
-        raise ValueError("steps were computed on a text that is not the decoding of these token ids")
-    return assign_tokens_to_steps(spans, steps, byte_counts)
-
-
 def separators_join_next_step(token_steps: Sequence[int]) -> list[int]:
     """Give each outside token that precedes a step token (a separator opening the next step) that
     step's index; tokens after the last step (trailing blank lines, EOS) stay outside.

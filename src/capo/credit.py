@@ -126,18 +126,21 @@ def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float],
     mask is (B, T) over completion tokens (T >= the longest token_steps).
     """
     _, t = mask.shape
-    step_ids = torch.tensor([r.token_steps[:t] + [-1] * (t - len(r.token_steps[:t])) for r in aligned], dtype=torch.long)
+    device = mask.device  # everything is computed where the mask lives
+    step_ids = torch.tensor([r.token_steps[:t] + [-1] * (t - len(r.token_steps[:t])) for r in aligned], dtype=torch.long,
+                            device=device)
     votes = [vote(crits or [], len(resp.steps), config.vote, config.min_valid) for resp, crits in zip(aligned, critiques)]
     weights = step_weights_to_tokens(step_ids, [v.weights for v in votes])
-    outcome = torch.as_tensor(list(outcomes), dtype=torch.float32)
+    outcome = torch.as_tensor(list(outcomes), dtype=torch.float32, device=device)
     if config.unjudgeable == "flagged":
         unjudgeable = torch.tensor([crits is not None and r <= 0
                                     and (not resp.steps or (checkable is not None and checkable[i] is False))
-                                    for i, (resp, crits, r) in enumerate(zip(aligned, critiques, outcomes))])
+                                    for i, (resp, crits, r) in enumerate(zip(aligned, critiques, outcomes))],
+                                   device=device)
         weights = torch.where(unjudgeable.unsqueeze(1), torch.ones_like(weights), weights)
     if config.process_groups == "with_correct":
         weights = weights * groups_with_correct(outcome, list(groups)).unsqueeze(1)
-    term = outcome if reward is None else torch.as_tensor(list(reward), dtype=torch.float32)
+    term = outcome if reward is None else torch.as_tensor(list(reward), dtype=torch.float32, device=device)
     rewards, advantages = capo_advantages(term, weights, mask, list(groups), config.C, config.P, config.eps,
                                           config.penalty, config.scale)
     return CreditBatch(rewards, advantages, votes, credit_stats(aligned, outcomes, critiques, votes, rewards, mask))
@@ -145,8 +148,8 @@ def assign_credit(aligned: Sequence[AlignedResponse], outcomes: Sequence[float],
 
 def groups_with_correct(outcome: torch.Tensor, groups: Sequence) -> torch.Tensor:
     """(B,) 1.0 where the response's group holds at least one correct response, else 0.0."""
-    dense, n = group_index(list(groups))
-    correct = torch.zeros(n).index_add_(0, dense, (outcome > 0).float())
+    dense, n = group_index(list(groups), outcome.device)
+    correct = torch.zeros(n, device=outcome.device).index_add_(0, dense, (outcome > 0).float())
     return (correct[dense] > 0).float()
 
 

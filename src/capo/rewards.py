@@ -25,17 +25,13 @@ from collections.abc import Sequence
 
 import torch
 
-from capo.registry import Registry
-
-ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
-register_advantage = ADVANTAGE_ESTIMATORS.register
-
 
 def step_weights_to_tokens(token_step_ids: torch.Tensor, step_weights: Sequence[Sequence[float]]) -> torch.Tensor:
     """(B, T) weight per token: w of the token's step, 0 outside any step (id -1) or on padding."""
     width = max([len(w) for w in step_weights] + [1])
     # one row per response, padded; the last column is "outside" -> weight 0
-    table = torch.tensor([list(w) + [0.0] * (width + 1 - len(w)) for w in step_weights], dtype=torch.float32)
+    table = torch.tensor([list(w) + [0.0] * (width + 1 - len(w)) for w in step_weights], dtype=torch.float32,
+                         device=token_step_ids.device)
     index = torch.where(token_step_ids < 0, torch.full_like(token_step_ids, width), token_step_ids)
     return torch.gather(table, 1, index.clamp(max=width).long())
 
@@ -65,31 +61,32 @@ def response_invariant_rewards(outcome: torch.Tensor, token_weights: torch.Tenso
 PENALTY_SHAPES = ("token", "response")
 
 
-def group_index(group: torch.Tensor | Sequence) -> tuple[torch.Tensor, int]:
-    """Dense 0..n-1 index per response from any group ids (ints, strings, uuids)."""
+def group_index(group: torch.Tensor | Sequence, device: torch.device | str | None = None) -> tuple[torch.Tensor, int]:
+    """Dense 0..n-1 index per response from any group ids (ints, strings, uuids), on `device`
+    (default: the ids' own device for a tensor, else the CPU)."""
     if isinstance(group, torch.Tensor):
         _, inverse = torch.unique(group, return_inverse=True)
+        inverse = inverse if device is None else inverse.to(device)
         return inverse, int(inverse.max().item()) + 1 if inverse.numel() else 0
     dense: dict = {}
-    inverse = torch.tensor([dense.setdefault(g, len(dense)) for g in group], dtype=torch.long)
+    inverse = torch.tensor([dense.setdefault(g, len(dense)) for g in group], dtype=torch.long, device=device)
     return inverse, len(dense)
 
 
 SCALES = ("group", "batch", "none")  # TRL's scale_rewards values
 
 
-@register_advantage("capo")
 def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps: float = 1e-6,
                            scale: str = "group") -> torch.Tensor:
     """CAPO: center token rewards on the mean over all masked tokens of each prompt group, then divide
     by the std of those tokens ("group"), of all masked tokens of the batch ("batch"), or not ("none")."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
-    inverse, n = group_index(group)
+    inverse, n = group_index(group, mask.device)
     m = mask.float()
     r = rewards.float() * m
-    count = torch.zeros(n).index_add_(0, inverse, m.sum(1))
-    total = torch.zeros(n).index_add_(0, inverse, r.sum(1))
+    count = torch.zeros(n, device=m.device).index_add_(0, inverse, m.sum(1))
+    total = torch.zeros(n, device=m.device).index_add_(0, inverse, r.sum(1))
     mean = total / count.clamp(min=1)
     centered = (rewards.float() - mean[inverse].unsqueeze(1)) * m
     if scale == "none":
@@ -100,21 +97,20 @@ def token_group_advantages(rewards: torch.Tensor, mask: torch.Tensor, group, eps
         batch_mean = r.sum() / m.sum().clamp(min=1)
         std = ((((rewards.float() - batch_mean) * m) ** 2).sum() / m.sum().clamp(min=1)).sqrt().expand(n)
     else:
-        var = torch.zeros(n).index_add_(0, inverse, (centered**2).sum(1)) / count.clamp(min=1)
+        var = torch.zeros(n, device=m.device).index_add_(0, inverse, (centered**2).sum(1)) / count.clamp(min=1)
         std = var.sqrt()
     adv = centered / (std[inverse].unsqueeze(1) + eps)
     return torch.where(std[inverse].unsqueeze(1) > 0, adv, torch.zeros_like(adv)) * m
 
 
-@register_advantage("grpo")
 def sequence_group_advantages(rewards: torch.Tensor, group, eps: float = 1e-4, scale: bool = True) -> torch.Tensor:
     """GRPO: (B,) sequence rewards normalized within each group (unbiased std, as TRL)."""
-    inverse, n = group_index(group)
+    inverse, n = group_index(group, rewards.device)
     r = rewards.float()
-    count = torch.zeros(n).index_add_(0, inverse, torch.ones_like(r))
-    mean = torch.zeros(n).index_add_(0, inverse, r) / count
+    count = torch.zeros(n, device=r.device).index_add_(0, inverse, torch.ones_like(r))
+    mean = torch.zeros(n, device=r.device).index_add_(0, inverse, r) / count
     centered = r - mean[inverse]
-    var = torch.zeros(n).index_add_(0, inverse, centered**2) / (count - 1).clamp(min=1)
+    var = torch.zeros(n, device=r.device).index_add_(0, inverse, centered**2) / (count - 1).clamp(min=1)
     std = var.sqrt()
     if not scale:
         return centered
@@ -137,14 +133,15 @@ def aggregate_rewards(per_func: torch.Tensor, weights: torch.Tensor, group,
     r = per_func.float()
     scored = ~torch.isnan(r)
     if aggregation == "normalize_then_sum":
-        inverse, n = group_index(group)
+        inverse, n = group_index(group, r.device)
         x = torch.nan_to_num(r)
-        count = torch.zeros(n, r.shape[1]).index_add_(0, inverse, scored.float())
-        mean = torch.zeros(n, r.shape[1]).index_add_(0, inverse, x) / count.clamp(min=1)
+        zeros = torch.zeros(n, r.shape[1], device=r.device)
+        count = zeros.clone().index_add_(0, inverse, scored.float())
+        mean = zeros.clone().index_add_(0, inverse, x) / count.clamp(min=1)
         dev = (x - mean[inverse]) * scored
-        std = (torch.zeros(n, r.shape[1]).index_add_(0, inverse, dev**2) / (count - 1).clamp(min=1)).sqrt()
+        std = (zeros.clone().index_add_(0, inverse, dev**2) / (count - 1).clamp(min=1)).sqrt()
         r = torch.where(scored & (count[inverse] > 1), dev / (std[inverse] + eps), torch.nan)
-    total = (r * weights.float()).nansum(1)
+    total = (r * weights.float().to(r.device)).nansum(1)
     return torch.where(scored.any(1), total, torch.nan)
 
 

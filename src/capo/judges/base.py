@@ -60,10 +60,6 @@ class JudgeResult:
     def num_critiques(self) -> int:
         return sum(len(cs) for cs in self.critiques)
 
-    def parsed(self) -> list[list[frozenset[int] | None]]:
-        """Per request, the parsed wrong-step sets (None: unparsable or failed), for voting."""
-        return [[c.wrong_steps for c in cs] for cs in self.critiques]
-
     def votes(self, requests: Sequence[CritiqueRequest], method: str = "intersection", min_valid: int = 1):
         """The voted result per request (capo.voting.Vote): per-step weights, has_verdict, ..."""
         from capo.voting import vote

@@ -2,7 +2,8 @@
 
 A thin subclass. TRL generates, scores the outcome (our reward function, then any the user adds),
 computes logits and old/ref log-probs exactly as usual; afterwards `_generate_and_score_completions`
-replaces TRL's (B,) advantages by ours:
+builds one `capo.estimators.Rollout` and replaces TRL's (B,) advantages by the (B, T) ones of the
+estimator registered under the algorithm's name (capo.estimators; no branch on algorithm names):
 
     capo    r_v (rule verifier) -> judge critiques of the responses' steps -> vote -> token rewards
             R = C*r_v - P*w -> token-group normalization -> (B, T) advantages  (capo.credit)
@@ -34,12 +35,12 @@ from dataclasses import dataclass, replace
 import torch
 from packaging.version import Version
 
-from capo.credit import CreditConfig, align_batch, assign_credit, reported_checkable, select_for_critique
+from capo.credit import CreditConfig, align_batch, reported_checkable, select_for_critique
 from capo.errors import CapoError
-from capo.judges.base import CritiqueRequest, Judge
+from capo.estimators import ESTIMATORS, Rollout, genorm_reward
+from capo.judges.base import CritiqueRequest, Judge, JudgeResult
 from capo.rewards import AGGREGATIONS, SCALES, aggregate_rewards
 from capo.verify import MathVerifier
-from capo.voting import vote
 
 TRL_TESTED = (Version("1.10"), Version("1.17"))  # [low, high): the range in pyproject.toml
 
@@ -102,6 +103,25 @@ class CreditSettings:
         return cls(**{k: getattr(section, k) for k in cls.__dataclass_fields__})
 
 
+@dataclass(frozen=True)
+class JudgeCall:
+    result: JudgeResult
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What TRL's step hands on to our advantage computation. TRL computes the rewards inside its own
+    `_generate_and_score_completions`, which returns no rewards; `_calculate_rewards` records them."""
+
+    inputs: list[dict]  # this process's rows
+    completions: list[str]  # this process's completions, as text
+    completion_ids: list  # this process's completion token ids
+    rewards: torch.Tensor  # (B, K) every process's rewards, one column per reward function
+    answer_critiques: list | None  # genorm: this process's N answer verdicts per response
+    judge_calls: list[JudgeCall]  # this process's judge calls of the step (telemetry)
+
+
 from trl import GRPOTrainer  # noqa: E402  (after the version helpers, which must import without it)
 
 
@@ -162,9 +182,11 @@ class CapoGRPOTrainer(GRPOTrainer):
     def __init__(self, model, reward_funcs=None, args=None, *rest, algorithm: str = "capo",
                  judge: Judge | None = None, credit: CreditSettings | None = None, verifier=None,
                  sample_log: int = 0, **kwargs):
-        if algorithm not in ("capo", "grpo", "genorm"):
-            raise CapoError(f"unknown algorithm {algorithm!r}; use capo, grpo or genorm")
-        if algorithm in ("capo", "genorm") and judge is None:
+        try:
+            self.estimator = ESTIMATORS.lookup(algorithm)
+        except ValueError as err:
+            raise CapoError(f"algorithm: {err}") from None
+        if self.estimator.judge is not None and judge is None:
             raise CapoError(f"algorithm {algorithm} needs a judge")
         extra = list(reward_funcs) if isinstance(reward_funcs, list) else [] if reward_funcs is None else [reward_funcs]
         check_trl_version()
@@ -175,7 +197,9 @@ class CapoGRPOTrainer(GRPOTrainer):
         self.verifier = verifier or MathVerifier()
         self.sample_log = sample_log
         self.samples: list[dict] = []  # a few rollouts of the last step (main process), for the run dir
-        self._rollout: dict | None = None
+        self._step_record: StepRecord | None = None
+        self._judge_calls: list[JudgeCall] = []
+        self._answer_critiques: list | None = None
         processing = kwargs.get("reward_processing_classes")
         if processing is not None:  # ours needs none; theirs follow it
             kwargs["reward_processing_classes"] = [None, *(processing if isinstance(processing, list)
@@ -201,91 +225,143 @@ class CapoGRPOTrainer(GRPOTrainer):
         def genorm(prompts, completions, answer, problem=None, **_):
             problems = [problem_text({"problem": p, "prompt": q})
                         for p, q in zip(problem or [None] * len(prompts), prompts, strict=True)]
-            return self._genorm_rewards([completion_text(c) for c in completions], problems, answer)
+            return self._answer_verdicts([completion_text(c) for c in completions], problems, answer)
 
-        return genorm if self.algorithm == "genorm" else outcome
+        # the estimator decides whether the judge's answer verdicts are the reward (genorm) or r_v is
+        return genorm if self.estimator.judge == "answer" else outcome
 
-    def _genorm_rewards(self, completions, problems, answers) -> list[float | None]:
-        """1 if the majority of the judge's N verdicts says the final answer is right, else 0;
-        None (no learning signal) when no verdict parsed."""
+    def _answer_verdicts(self, completions, problems, answers) -> list[float | None]:
+        """GenORM's reward: 1 if the majority of the judge's N verdicts says the final answer is
+        right, else 0; None (no learning signal) when no verdict parsed. Keeps the critiques for the
+        estimator."""
         requests = [CritiqueRequest(p, (c,), a if self.credit.reference_in_prompt else None)
                     for p, c, a in zip(problems, completions, answers, strict=True)]
-        result, seconds = self._call_judge(requests)
-        rewards: list[float | None] = []
-        votes = []
-        for crits in result.critiques:
-            v = vote([c.wrong_steps for c in crits], 1, "majority", self.credit.min_valid)
-            votes.append(v)
-            rewards.append(None if not v.has_verdict else 1.0 - v.weights[0])
-        self._genorm_telemetry = (result, seconds, votes)
-        return rewards
+        result = self._call_judge(requests)
+        self._answer_critiques = [[c.wrong_steps for c in crits] for crits in result.result.critiques]
+        return [genorm_reward(crits, self.credit.min_valid) for crits in self._answer_critiques]
 
-    def _call_judge(self, requests):
+    def _call_judge(self, requests) -> JudgeCall:
         t0 = time.perf_counter()
         result = self.judge.critique(requests, self.credit.num_critiques)
-        self._last_judge_result = result  # the raw critiques, for the rollout record (_record_rollouts)
-        return result, time.perf_counter() - t0
+        call = JudgeCall(result, time.perf_counter() - t0)
+        self._judge_calls.append(call)
+        return call
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        self._judge_calls, self._answer_critiques = [], None
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        # rewards: (B, K) over all processes, column 0 ours (verifier, or genorm's verdict), then the user's
-        self._rollout = dict(inputs=inputs, completions=[completion_text(c) for c in completions],
-                             completion_ids=completion_ids_list, rewards=rewards.detach().float().cpu())
+        # rewards: (B, K) over all processes, column 0 ours (verifier, or genorm's verdict), then the user's.
+        # TRL's step returns no rewards: they reach the advantage computation through this record.
+        self._step_record = StepRecord(inputs, [completion_text(c) for c in completions], completion_ids_list,
+                                       rewards.detach().float().cpu(), self._answer_critiques, self._judge_calls)
         return rewards
 
     # -- advantages --------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs):
         out = super()._generate_and_score_completions(inputs)
-        roll, self._rollout = self._rollout, None
+        step, self._step_record = self._step_record, None
         mode = "train" if self.model.training else "eval"
         acc = self.accelerator
-        local_n = len(roll["completion_ids"])
+        local_n = len(step.completion_ids)
         local = slice(acc.process_index * local_n, (acc.process_index + 1) * local_n)
-        per_func = roll["rewards"]
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
-        groups = torch.arange(per_func.shape[0]) // num_generations
+        groups = torch.arange(step.rewards.shape[0]) // num_generations
         loss_mask = out["completion_mask"]
         # Group statistics count every generated token: mask_truncated_completions takes truncated
         # completions out of the loss only, as TRL does (it zeroes their completion_mask after
         # sampling, but keeps their rewards in its group statistics).
-        lengths = torch.tensor([len(ids) for ids in roll["completion_ids"]])
+        lengths = torch.tensor([len(ids) for ids in step.completion_ids])
         mask = (torch.arange(loss_mask.shape[1]) < lengths.unsqueeze(1)).to(loss_mask)
-        metrics: dict[str, float] = {}
-        flagged = None
-        outcomes = per_func[:, 0]  # r_v (genorm: the judge's verdict, r_v computed below)
 
-        if self.algorithm == "capo":
-            advantages, metrics, flagged, logged = self._capo_advantages(roll, outcomes, groups, mask, local)
-            advantages = advantages.to(device=mask.device, dtype=torch.float32) * loss_mask
-            self._log_advantages(logged)
-        else:
-            # TRL's own sequence advantages: reward_weights, multi_objective_aggregation, scale_rewards
-            # and unscorable responses (genorm: no verdict parsed; advantage 0) exactly as GRPOTrainer
-            advantages = out["advantages"]
-            if self.algorithm == "genorm":
-                local_rv = torch.tensor([self.verifier(c, x["answer"]) for c, x in
-                                         zip(roll["completions"], roll["inputs"], strict=True)])
-                verdicts, outcomes = outcomes, self._gather(local_rv)
-                metrics = self._genorm_metrics(outcomes, verdicts, local)
-            rewards = aggregate_rewards(per_func, self.reward_weights, groups)  # TRL's sequence reward
-            token_counts = self._gather(lengths.float())
-            metrics["token_reward"] = float((torch.nan_to_num(rewards) * token_counts).sum()
-                                            / token_counts.sum().clamp(min=1))
-        metrics["accuracy"] = float(outcomes.mean())
+        tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
+        aligned = align_batch(tokenizer, step.completion_ids, self.credit.splitter, self.credit.separators)
+        # r_v of this process's responses: reward column 0, unless the judge's verdict is the reward
+        local_rv = (torch.tensor([float(self.verifier(c, x["answer"])) for c, x in zip(step.completions, step.inputs)])
+                    if self.estimator.judge == "answer" else step.rewards[local, 0])
+        critiques, checkable = step.answer_critiques, None
+        if self.estimator.judge == "steps":
+            critiques, checkable = self._critique_steps(aligned, step.inputs, local_rv.tolist())
+        rollout, critiques = self._gather_rollout(step, aligned, local_rv, groups, mask, critiques, checkable,
+                                                  out["advantages"])
+        # normalize_then_sum: TRL then scales by the batch std whatever scale_rewards says; so do we
+        scale = "batch" if self.multi_objective_aggregation == "normalize_then_sum" else self.scale_rewards
+        estimate = self.estimator.fn(rollout, critiques, replace(self.credit.credit_config(), scale=scale))
+        advantages = estimate.advantages[local, : mask.shape[1]].to(device=mask.device, dtype=torch.float32)
+        out["advantages"] = advantages * loss_mask
+        self._log_advantages(estimate.advantages, rollout.mask)
+
+        metrics = {**estimate.metrics, **self._judge_metrics(step.judge_calls),
+                   "accuracy": float(rollout.outcomes.mean())}
         for name, value in metrics.items():
             self._metrics[mode][name].append(value)
-        out["advantages"] = advantages.to(device=mask.device, dtype=torch.float32)
         if self.sample_log and acc.is_main_process:
+            flagged = ([v.wrong_steps for v in estimate.votes[local]]
+                       if self.estimator.judge == "steps" and estimate.votes else None)
             self.samples = [{"problem": problem_text(x), "answer": x["answer"], "completion": c,
-                             "r_v": float(outcomes[local][i]), **({"flagged_steps": flagged[i]} if flagged else {})}
-                            for i, (x, c) in enumerate(zip(roll["inputs"][: self.sample_log],
-                                                           roll["completions"][: self.sample_log]))]
-        self._record_rollouts(roll, outcomes[local], groups[local], out["advantages"])
+                             "r_v": float(local_rv[i]), **({"flagged_steps": flagged[i]} if flagged else {})}
+                            for i, (x, c) in enumerate(zip(step.inputs[: self.sample_log],
+                                                           step.completions[: self.sample_log]))]
+        self._record_rollouts(step, aligned, local_rv, groups[local], out["advantages"])
         return out
 
-    def _log_advantages(self, per_response: torch.Tensor) -> None:
+    def _critique_steps(self, aligned, inputs, outcomes):
+        """This process's responses judged step by step: (critiques, checkable) per response, as
+        capo.estimators reads them (None: not judged; [] judged with zero steps)."""
+        judged, selected = select_for_critique(aligned, outcomes, self.credit.critique)
+        critiques: list[list | None] = [None] * len(aligned)
+        checkable: list[bool | None] = [None] * len(aligned)
+        for i in judged:
+            critiques[i] = []
+        if selected:
+            requests = [CritiqueRequest(problem_text(inputs[i]), tuple(s.text for s in aligned[i].steps),
+                                        inputs[i]["answer"] if self.credit.reference_in_prompt else None)
+                        for i in selected]
+            call = self._call_judge(requests)
+            for i, crits in zip(selected, call.result.critiques, strict=True):
+                critiques[i] = [c.wrong_steps for c in crits]
+                checkable[i] = reported_checkable(crits)
+        return critiques, checkable
+
+    def _gather_rollout(self, step, aligned, local_rv, groups, mask, critiques, checkable, sequence_advantages):
+        """The Rollout of all processes (each rank judged its own responses; groups are normalized
+        whole, as TRL does with rewards) and the gathered critiques."""
+        if self.accelerator.num_processes > 1:
+            aligned = self._gather_objects(aligned)
+            critiques = None if critiques is None else self._gather_objects(critiques)
+            checkable = None if checkable is None else self._gather_objects(checkable)
+            mask = self.accelerator.gather(self.accelerator.pad_across_processes(mask, dim=1, pad_index=0))
+        outcomes = self._gather(local_rv.float())
+        sequence_advantages = self._gather(sequence_advantages.float())
+        # the outcome term of C*r - P*w: our verifier combined with the user's reward functions as TRL
+        # combines them; r_v alone still decides what counts as correct (critique selection, guards)
+        reward = aggregate_rewards(step.rewards, self.reward_weights, groups, self.multi_objective_aggregation)
+        return Rollout(aligned, outcomes.cpu(), reward, groups.tolist(), mask.cpu(), sequence_advantages.cpu(),
+                       checkable), critiques
+
+    def _judge_metrics(self, calls: list[JudgeCall]) -> dict[str, float]:
+        """Judge telemetry of this step's calls, summed over processes (seconds: the slowest)."""
+        if self.estimator.judge is None:
+            return {}
+        mine = (sum(c.result.num_failed for c in calls), sum(c.result.num_unparsable for c in calls),
+                sum(c.seconds for c in calls), {})
+        for c in calls:
+            for reason, k in c.result.failures.items():
+                mine[3][reason] = mine[3].get(reason, 0) + k
+        counts = self._gather_objects([mine])
+        reasons: dict[str, int] = {}
+        for c in counts:
+            for reason, k in c[3].items():
+                reasons[reason] = reasons.get(reason, 0) + k
+        return {"judge/parse_failures": float(sum(c[1] for c in counts)),
+                "judge/failures": float(sum(c[0] for c in counts)),
+                "judge/seconds": max(c[2] for c in counts),
+                **{f"judge/failed/{reason}": float(k) for reason, k in reasons.items()}}
+
+    def _log_advantages(self, advantages: torch.Tensor, mask: torch.Tensor) -> None:
         """TRL's completions log (log_completions) holds the (B,) advantages TRL computed; put in
         their place what we train on: each response's mean token advantage (all processes)."""
+        m = mask.float().to(advantages.device)
+        per_response = (advantages * m).sum(1) / m.sum(1).clamp(min=1)
         logged = self._logs["advantages"]
         for _ in range(min(len(per_response), len(logged))):
             logged.pop()
@@ -305,95 +381,14 @@ class CapoGRPOTrainer(GRPOTrainer):
 
     # -- the rollout record of `capo view` (<run>/rollouts.jsonl; capo/train/rollouts.py) ---------
     rollout_log = None  # a rollouts.RolloutLog; `capo train` sets one from run.rollout_groups / rollouts_every
-    _last_judge_result = None
 
-    def _record_rollouts(self, roll, local_rv, groups, advantages) -> None:
+    def _record_rollouts(self, step, aligned, local_rv, groups, advantages) -> None:
         """Hand this process's responses of the batch, their raw critiques and the advantages they
         are trained on to the rollout log (main process; it keeps only the sampled steps and groups)."""
-        log, (result, self._last_judge_result) = self.rollout_log, (self._last_judge_result, None)  # this batch's only
+        log = self.rollout_log
         if log is None or not self.accelerator.is_main_process or not log.wants(self.state.global_step + 1):
             return
-        tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
-        aligned = align_batch(tokenizer, roll["completion_ids"], self.credit.splitter, self.credit.separators)
-        judge = {"capo": "steps", "genorm": "answer"}.get(self.algorithm)
-        log.add(self.state.global_step + 1, [problem_text(x) for x in roll["inputs"]],
-                [x.get("answer") for x in roll["inputs"]], roll["completion_ids"], aligned, local_rv.tolist(),
-                groups.tolist(), advantages.detach().float().cpu(), judge,
-                result.critiques if judge is not None and result is not None else None)
-
-    def _capo_advantages(self, roll, outcomes, groups, mask, local):
-        tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
-        aligned = align_batch(tokenizer, roll["completion_ids"], self.credit.splitter, self.credit.separators)
-        local_rv = outcomes[local].tolist()
-        judged, selected = select_for_critique(aligned, local_rv, self.credit.critique)
-        critiques: list[list | None] = [None] * len(aligned)
-        checkable: list[bool | None] = [None] * len(aligned)
-        for i in judged:
-            critiques[i] = []  # judged; stays empty for a response with zero steps
-        failures = unparsable = 0
-        reasons: dict[str, int] = {}
-        seconds = 0.0
-        if selected:
-            requests = [CritiqueRequest(problem_text(roll["inputs"][i]), tuple(s.text for s in aligned[i].steps),
-                                        roll["inputs"][i]["answer"] if self.credit.reference_in_prompt else None)
-                        for i in selected]
-            result, seconds = self._call_judge(requests)
-            for i, crits in zip(selected, result.critiques, strict=True):
-                critiques[i] = [c.wrong_steps for c in crits]
-                checkable[i] = reported_checkable(crits)
-            failures, unparsable, reasons = result.num_failed, result.num_unparsable, dict(result.failures)
-        if self.accelerator.num_processes > 1:
-            aligned_all = self._gather_objects(aligned)
-            critiques_all = self._gather_objects(critiques)
-            checkable_all = self._gather_objects(checkable)
-            padded = self.accelerator.pad_across_processes(mask, dim=1, pad_index=0)
-            mask_all = self.accelerator.gather(padded).cpu()
-            counts = self._gather_objects([(failures, unparsable, seconds, reasons)])
-            failures, unparsable = sum(c[0] for c in counts), sum(c[1] for c in counts)
-            seconds = max(c[2] for c in counts)
-            reasons = {}
-            for c in counts:
-                for reason, k in c[3].items():
-                    reasons[reason] = reasons.get(reason, 0) + k
-        else:
-            aligned_all, critiques_all, checkable_all, mask_all = aligned, critiques, checkable, mask.cpu()
-        # the outcome term of C*r - P*w: our verifier combined with the user's reward functions as TRL
-        # combines them; r_v alone still decides what counts as correct (critique selection, guards)
-        reward = aggregate_rewards(roll["rewards"], self.reward_weights, groups, self.multi_objective_aggregation)
-        # normalize_then_sum: TRL then scales by the batch std whatever scale_rewards says; so do we
-        scale = "batch" if self.multi_objective_aggregation == "normalize_then_sum" else self.scale_rewards
-        credit = assign_credit(aligned_all, outcomes.tolist(), groups.tolist(), critiques_all, mask_all.float(),
-                               replace(self.credit.credit_config(), scale=scale), checkable_all, reward.tolist())
-        advantages = credit.advantages[local, : mask.shape[1]]
-        m = mask_all.float()
-        logged = (credit.advantages * m).sum(1) / m.sum(1).clamp(min=1)
-        s = credit.stats
-        metrics = {
-            "token_reward": s["mean_token_reward"],
-            "judge/flagged_step_rate": s["flagged_step_rate"],
-            "judge/vote_agreement": s["vote_agreement"],
-            "judge/parse_failures": float(unparsable),
-            "judge/failures": float(failures),
-            "judge/seconds": seconds,
-            "judge/correct_with_flagged_steps": s["correct_with_flagged_steps"],
-            "judge/judged": s["judged_responses"],
-            "judge/mean_steps": s["mean_steps"],
-            **{f"judge/failed/{reason}": float(k) for reason, k in reasons.items()},
-        }
-        return advantages, metrics, [v.wrong_steps for v in credit.votes[local]], logged
-
-    def _genorm_metrics(self, outcomes, verdicts, local) -> dict[str, float]:
-        result, seconds, votes = self._genorm_telemetry
-        counts = self._gather_objects([(result.num_failed, result.num_unparsable, seconds,
-                                        sum(v.agreement for v in votes if v.has_verdict),
-                                        sum(1 for v in votes if v.has_verdict))])
-        valid = ~torch.isnan(verdicts)
-        agree = (verdicts[valid] == outcomes[valid]).float().mean() if valid.any() else torch.tensor(0.0)
-        return {
-            "judge/parse_failures": float(sum(c[1] for c in counts)),
-            "judge/failures": float(sum(c[0] for c in counts)),
-            "judge/seconds": max(c[2] for c in counts),
-            "judge/vote_agreement": sum(c[3] for c in counts) / max(1, sum(c[4] for c in counts)),
-            "judge/verdict_matches_rule": float(agree),
-            "judge/judged": float(verdicts.numel()),
-        }
+        calls = step.judge_calls if self.estimator.judge is not None else []
+        log.add(self.state.global_step + 1, [problem_text(x) for x in step.inputs], [x.get("answer") for x in step.inputs],
+                step.completion_ids, aligned, local_rv.tolist(), groups.tolist(), advantages.detach().float().cpu(),
+                self.estimator.judge, calls[-1].result.critiques if calls else None)

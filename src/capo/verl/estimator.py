@@ -34,8 +34,6 @@ def compute_capo_advantage(token_level_rewards: torch.Tensor, response_mask: tor
         advantages, returns: both (bs, response_length), equal (no value model)
     """
     norm = True if config is None else config.get("norm_adv_by_std_in_grpo", True)
-    # capo's group statistics are accumulated on the CPU (ids of any type); move back afterwards
-    advantages = token_group_advantages(token_level_rewards.cpu(), response_mask.cpu(), list(index),
+    advantages = token_group_advantages(token_level_rewards, response_mask, list(index),
                                         CreditConfig().eps, "group" if norm else "none")
-    advantages = advantages.to(token_level_rewards.device)
     return advantages, advantages
