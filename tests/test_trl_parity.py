@@ -66,7 +66,7 @@ def make_trainer(model_dir, tmp_path, algorithm="capo", conversational=False, cr
                                          "problem": [problem(k) for k in range(2)], "answer": ["2"] * 2})
     args = GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, report_to="none",
                       per_device_train_batch_size=8, num_generations=4, max_completion_length=24,
-                      gradient_checkpointing=False, beta=0.0, logging_steps=1, seed=0, **config)
+                      gradient_checkpointing=False, logging_steps=1, seed=0, **{"beta": 0.0, **config})
     return CapoGRPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=ds,
                            processing_class=tok, algorithm=algorithm,
                            judge=None if algorithm == "grpo" else RecordingJudge(),
@@ -285,3 +285,64 @@ def test_options_that_cannot_be_honoured_are_refused_at_construction(tiny_model_
         validate_trl({"reward_weights": [1.0, 2.0]})  # capo train has only the verifier
     with pytest.raises(CapoError, match="tools is not supported with algorithm=capo"):
         make_trainer(tiny_model_dir, tmp_path, trainer_kwargs={"tools": [shows_work]})
+
+
+# 9 ------------------------------------------------------------------------------------------
+def test_judge_overlap_gives_the_same_critiques_and_advantages(tiny_model_dir, tmp_path):
+    results = {}
+    for overlap in (True, False):
+        trainer = make_trainer(tiny_model_dir, tmp_path, trainer_kwargs={"overlap_judge": overlap})
+        out, ids = run(trainer)
+        results[overlap] = (out["advantages"], sorted(r.steps for r in trainer.judge.requests),
+                            {k: v[-1] for k, v in trainer._metrics["eval"].items() if "seconds" not in k})
+    assert torch.equal(results[True][0], results[False][0])
+    assert results[True][1] == results[False][1] and results[True][1]  # the same requests, once each
+    assert results[True][2] == results[False][2]
+    credit, _ = reference(trainer, ids)
+    assert torch.allclose(results[True][0], credit.advantages, atol=1e-5)
+
+
+class SlowJudge(RecordingJudge):
+    """The calculator judge, taking `delay` seconds per call; records when each call ran."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay, self.calls = delay, []
+
+    def critique(self, requests, n):
+        import time
+
+        start = time.perf_counter()
+        time.sleep(self.delay)
+        self.calls.append((start, time.perf_counter()))
+        return super().critique(requests, n)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_judge_runs_while_trl_computes_reference_log_probs(tiny_model_dir, tmp_path, overlap):
+    import time
+
+    # beta > 0: TRL computes the reference model's log-probs between generation and rewards
+    trainer = make_trainer(tiny_model_dir, tmp_path, beta=0.04, trainer_kwargs={"overlap_judge": overlap})
+    trainer.judge = SlowJudge(delay=2.0)
+    forward_calls = []
+    inner = trainer._get_per_token_logps_and_entropies
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = inner(*args, **kwargs)
+        forward_calls.append((start, time.perf_counter()))
+        return result
+
+    trainer._get_per_token_logps_and_entropies = timed
+    out, _ = run(trainer)
+    (judge_start, judge_end), = trainer.judge.calls
+    first_forward = forward_calls[0][0]
+    wait = trainer._metrics["eval"]["judge/wait_seconds"][-1]
+    if overlap:  # sent before the log-probs, still running while they were computed
+        assert judge_start < first_forward < judge_end
+        assert wait < trainer._metrics["eval"]["judge/seconds"][-1]
+    else:  # judged after TRL's step: every second of the judge is waited for
+        assert judge_start > forward_calls[-1][1]
+        assert wait == trainer._metrics["eval"]["judge/seconds"][-1]
+    assert out["advantages"].abs().sum() > 0

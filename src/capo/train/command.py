@@ -345,7 +345,7 @@ def train(config, run_dir: Path, checkpoint: Path | None = None, *, overwrite: b
     trainer = CapoGRPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                               peft_config=peft_config(config), callbacks=callbacks, algorithm=config.algorithm,
                               judge=judge, credit=CreditSettings.from_section(config.capo),
-                              sample_log=config.run.log_completions)
+                              sample_log=config.run.log_completions, overlap_judge=config.judge.overlap)
     logger.trainer = trainer
     tracking.attach(trainer, run_dir, resume_step, first_callbacks=(SkipZeroGradientSteps,))
     if config.run.rollout_groups:

@@ -166,6 +166,10 @@ class JudgeSection:
     parse_mode: Literal["strict", "lenient"] = _help(
         "strict: only the template's own `Wrong step list: [..]` line counts (a student cannot plant "
         "another form); lenient: also boxed, JSON, a bare list, 'all steps are correct'", default="strict")
+    overlap: bool = _help(
+        "capo: send the step critiques as soon as the completions exist and let TRL compute the old/"
+        "reference log-probs meanwhile; same critiques, same advantages (judge/wait_seconds: the part not "
+        "hidden)", default=True)
     structured_verdicts: bool = _help(
         "openai: constrain each critique to end with a parsable verdict line (server structured outputs; "
         "vLLM); servers without support are detected, logged once, and sent unconstrained requests",

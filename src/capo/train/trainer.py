@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import torch
@@ -110,6 +111,16 @@ class JudgeCall:
 
 
 @dataclass(frozen=True)
+class EarlyCritique:
+    """Step critiques started right after generation (overlap_judge): this process's responses."""
+
+    texts: list[str]
+    aligned: list
+    outcomes: list[float]  # r_v, reused by the reward function
+    future: Future  # -> (critiques, checkable), as _critique_steps returns them
+
+
+@dataclass(frozen=True)
 class StepRecord:
     """What TRL's step hands on to our advantage computation. TRL computes the rewards inside its own
     `_generate_and_score_completions`, which returns no rewards; `_calculate_rewards` records them."""
@@ -181,7 +192,7 @@ class CapoGRPOTrainer(GRPOTrainer):
 
     def __init__(self, model, reward_funcs=None, args=None, *rest, algorithm: str = "capo",
                  judge: Judge | None = None, credit: CreditSettings | None = None, verifier=None,
-                 sample_log: int = 0, **kwargs):
+                 sample_log: int = 0, overlap_judge: bool = True, **kwargs):
         try:
             self.estimator = ESTIMATORS.lookup(algorithm)
         except ValueError as err:
@@ -198,6 +209,12 @@ class CapoGRPOTrainer(GRPOTrainer):
         self.sample_log = sample_log
         self.samples: list[dict] = []  # a few rollouts of the last step (main process), for the run dir
         self._step_record: StepRecord | None = None
+        # judge overlap: critiques start as soon as the completions exist (in `_generate`) and run
+        # while TRL computes old/reference log-probs; they are awaited only for the advantages
+        self.overlap_judge = overlap_judge
+        self._step_inputs: list[dict] | None = None
+        self._early: EarlyCritique | None = None
+        self._judge_pool: ThreadPoolExecutor | None = None
         self._judge_calls: list[JudgeCall] = []
         self._answer_critiques: list | None = None
         processing = kwargs.get("reward_processing_classes")
@@ -220,7 +237,11 @@ class CapoGRPOTrainer(GRPOTrainer):
         verifier = self.verifier
 
         def outcome(prompts, completions, answer, **_):
-            return [verifier(completion_text(c), a) for c, a in zip(completions, answer, strict=True)]
+            texts = [completion_text(c) for c in completions]
+            early = self._early
+            if early is not None and early.texts == texts:  # verified already, for the early critique
+                return list(early.outcomes)
+            return [verifier(t, a) for t, a in zip(texts, answer, strict=True)]
 
         def genorm(prompts, completions, answer, problem=None, **_):
             problems = [problem_text({"problem": p, "prompt": q})
@@ -247,8 +268,24 @@ class CapoGRPOTrainer(GRPOTrainer):
         self._judge_calls.append(call)
         return call
 
+    def _generate(self, prompts):
+        """TRL's generation; with `overlap_judge`, the step critiques of this process's responses are
+        sent right away, in a background thread, so that the judge works while TRL computes the
+        old/reference log-probs. Same requests, same results as judging after the rewards."""
+        result = super()._generate(prompts)
+        inputs, self._step_inputs = self._step_inputs, None
+        if self.overlap_judge and self.estimator.judge == "steps" and inputs is not None:
+            completion_ids, completions = result[1], result[3]
+            texts = [completion_text(c) for c in completions]
+            aligned = self._align(completion_ids)
+            outcomes = [float(self.verifier(t, x["answer"])) for t, x in zip(texts, inputs, strict=True)]
+            if self._judge_pool is None:
+                self._judge_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capo-judge")
+            future = self._judge_pool.submit(self._critique_steps, aligned, inputs, outcomes)
+            self._early = EarlyCritique(texts, aligned, outcomes, future)
+        return result
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        self._judge_calls, self._answer_critiques = [], None
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         # rewards: (B, K) over all processes, column 0 ours (verifier, or genorm's verdict), then the user's.
         # TRL's step returns no rewards: they reach the advantage computation through this record.
@@ -258,8 +295,11 @@ class CapoGRPOTrainer(GRPOTrainer):
 
     # -- advantages --------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs):
+        self._judge_calls, self._answer_critiques, self._early = [], None, None
+        self._step_inputs = inputs  # for `_generate`, which TRL hands only the prompts
         out = super()._generate_and_score_completions(inputs)
         step, self._step_record = self._step_record, None
+        early, self._early = self._early, None
         mode = "train" if self.model.training else "eval"
         acc = self.accelerator
         local_n = len(step.completion_ids)
@@ -273,13 +313,17 @@ class CapoGRPOTrainer(GRPOTrainer):
         lengths = torch.tensor([len(ids) for ids in step.completion_ids])
         mask = (torch.arange(loss_mask.shape[1]) < lengths.unsqueeze(1)).to(loss_mask)
 
-        tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
-        aligned = align_batch(tokenizer, step.completion_ids, self.credit.splitter, self.credit.separators)
+        aligned = early.aligned if early is not None else self._align(step.completion_ids)
         # r_v of this process's responses: reward column 0, unless the judge's verdict is the reward
         local_rv = (torch.tensor([float(self.verifier(c, x["answer"])) for c, x in zip(step.completions, step.inputs)])
                     if self.estimator.judge == "answer" else step.rewards[local, 0])
         critiques, checkable = step.answer_critiques, None
-        if self.estimator.judge == "steps":
+        wait = 0.0
+        if early is not None:
+            t0 = time.perf_counter()
+            critiques, checkable = early.future.result()
+            wait = time.perf_counter() - t0
+        elif self.estimator.judge == "steps":
             critiques, checkable = self._critique_steps(aligned, step.inputs, local_rv.tolist())
         rollout, critiques = self._gather_rollout(step, aligned, local_rv, groups, mask, critiques, checkable,
                                                   out["advantages"])
@@ -290,7 +334,7 @@ class CapoGRPOTrainer(GRPOTrainer):
         out["advantages"] = advantages * loss_mask
         self._log_advantages(estimate.advantages, rollout.mask)
 
-        metrics = {**estimate.metrics, **self._judge_metrics(step.judge_calls),
+        metrics = {**estimate.metrics, **self._judge_metrics(step.judge_calls, wait),
                    "accuracy": float(rollout.outcomes.mean())}
         for name, value in metrics.items():
             self._metrics[mode][name].append(value)
@@ -303,6 +347,10 @@ class CapoGRPOTrainer(GRPOTrainer):
                                                            step.completions[: self.sample_log]))]
         self._record_rollouts(step, aligned, local_rv, groups[local], out["advantages"])
         return out
+
+    def _align(self, completion_ids) -> list:
+        tokenizer = getattr(self, "_tokenizer", None) or self.processing_class
+        return align_batch(tokenizer, completion_ids, self.credit.splitter, self.credit.separators)
 
     def _critique_steps(self, aligned, inputs, outcomes):
         """This process's responses judged step by step: (critiques, checkable) per response, as
@@ -338,12 +386,15 @@ class CapoGRPOTrainer(GRPOTrainer):
         return Rollout(aligned, outcomes.cpu(), reward, groups.tolist(), mask.cpu(), sequence_advantages.cpu(),
                        checkable), critiques
 
-    def _judge_metrics(self, calls: list[JudgeCall]) -> dict[str, float]:
-        """Judge telemetry of this step's calls, summed over processes (seconds: the slowest)."""
+    def _judge_metrics(self, calls: list[JudgeCall], wait: float = 0.0) -> dict[str, float]:
+        """Judge telemetry of this step's calls, summed over processes (seconds: the slowest).
+        judge/wait_seconds: how long the step blocked on the judge (with overlap, the rest was hidden
+        behind TRL's own compute; without, it equals judge/seconds)."""
         if self.estimator.judge is None:
             return {}
+        seconds = sum(c.seconds for c in calls)
         mine = (sum(c.result.num_failed for c in calls), sum(c.result.num_unparsable for c in calls),
-                sum(c.seconds for c in calls), {})
+                seconds, {}, wait if self.overlap_judge and self.estimator.judge == "steps" else seconds)
         for c in calls:
             for reason, k in c.result.failures.items():
                 mine[3][reason] = mine[3].get(reason, 0) + k
@@ -355,6 +406,7 @@ class CapoGRPOTrainer(GRPOTrainer):
         return {"judge/parse_failures": float(sum(c[1] for c in counts)),
                 "judge/failures": float(sum(c[0] for c in counts)),
                 "judge/seconds": max(c[2] for c in counts),
+                "judge/wait_seconds": max(c[4] for c in counts),
                 **{f"judge/failed/{reason}": float(k) for reason, k in reasons.items()}}
 
     def _log_advantages(self, advantages: torch.Tensor, mask: torch.Tensor) -> None:
