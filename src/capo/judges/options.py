@@ -5,6 +5,9 @@
                                               --batch-size, --cache / --no-cache, --prompt-template,
                                               --parse-mode
     judge_from_args(args, on_progress=None)   -> a Judge (CapoError for a bad spec or setting)
+    judge_from_options(spec, n=..., ...)      the same from explicit keyword arguments (`capo train`'s
+                                              judge section, the verl plugin); DEFAULTS are the defaults
+                                              of both
 """
 
 from __future__ import annotations
@@ -66,52 +69,72 @@ def add_judge_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
 
 
 def judge_from_args(args: argparse.Namespace, on_progress=None):
+    """The judge the command line describes (add_judge_arguments)."""
+    return judge_from_options(
+        args.judge, n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+        seed=args.seed, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
+        timeout=args.timeout, retries=args.retries, deadline=args.deadline, batch_size=args.batch_size,
+        threads=args.threads, cache=args.cache, use_cache=not args.no_cache, prompt_template=args.prompt_template,
+        parse_mode=args.parse_mode, structured_verdicts=args.structured_verdicts, on_progress=on_progress)
+
+
+def judge_from_options(spec: str, *, n: int = DEFAULTS["n"], temperature: float = DEFAULTS["temperature"],
+                       top_p: float = DEFAULTS["top_p"], max_tokens: int = DEFAULTS["max_tokens"],
+                       seed: int | None = DEFAULTS["seed"], base_url: str | None = None,
+                       api_key_env: str | None = None, concurrency: int = DEFAULTS["concurrency"],
+                       timeout: float = DEFAULTS["timeout"], retries: int = DEFAULTS["retries"],
+                       deadline: float | None = DEFAULTS["deadline"], batch_size: int = DEFAULTS["batch_size"],
+                       threads: int | None = None, cache: str | Path | None = None, use_cache: bool = True,
+                       prompt_template: str | Path | None = None, parse_mode: str = DEFAULTS["parse_mode"],
+                       structured_verdicts: bool = False, on_progress=None):
+    """A Judge from explicit settings (CapoError for a bad spec or setting). `spec` as --judge;
+    cache: the cache file (None: the default file, when use_cache); the options of one back-end
+    (openai: base_url ... structured_verdicts; hf: batch_size, threads) are ignored by the others."""
     from capo.judges.base import make_judge
     from capo.judges.cache import CritiqueCache, default_cache_path
     from capo.judges.runtime import SamplingSettings
 
-    if args.n < 1:
-        raise CapoError(f"--n must be >= 1, got {args.n}")
-    prefix = args.judge.partition(":")[0]
+    if n < 1:
+        raise CapoError(f"--n must be >= 1, got {n}")
+    prefix = spec.partition(":")[0]
     if prefix not in ("hf", "openai"):  # calculator and other registered judges take no I/O options
-        return make_judge(args.judge)
+        return make_judge(spec)
     try:
-        sampling = SamplingSettings(args.temperature, args.top_p, args.max_tokens, args.seed)
+        sampling = SamplingSettings(temperature, top_p, max_tokens, seed)
     except ValueError:
-        raise CapoError(f"bad sampling settings: temperature={args.temperature} (>= 0), top_p={args.top_p} "
-                        f"(in (0, 1]), max_tokens={args.max_tokens} (>= 1)") from None
+        raise CapoError(f"bad sampling settings: temperature={temperature} (>= 0), top_p={top_p} "
+                        f"(in (0, 1]), max_tokens={max_tokens} (>= 1)") from None
     template = None
-    if args.prompt_template:
-        path = Path(args.prompt_template)
+    if prompt_template:
+        path = Path(prompt_template)
         if not path.is_file():
             raise CapoError(f"--prompt-template {path}: no such file")
         template = path.read_text(encoding="utf-8")
         for field in ("{problem}", "{steps_block}"):
             if field not in template:
                 raise CapoError(f"--prompt-template {path}: the template needs {field}")
-    cache = None
-    if not args.no_cache:
-        cache_path = Path(args.cache) if args.cache else default_cache_path()
+    critique_cache = None
+    if use_cache:
+        cache_path = Path(cache) if cache else default_cache_path()
         try:
-            cache = CritiqueCache(cache_path)
+            critique_cache = CritiqueCache(cache_path)
         except Exception as err:
             raise CapoError(f"cannot open the critique cache {cache_path}: {err}") from None
-    common = dict(sampling=sampling, cache=cache, template=template, deadline=args.deadline, on_progress=on_progress,
-                  parse_mode=getattr(args, "parse_mode", "strict"))
+    common = dict(sampling=sampling, cache=critique_cache, template=template, deadline=deadline,
+                  on_progress=on_progress, parse_mode=parse_mode)
     if prefix == "openai":
-        common.update(base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
-                      timeout=args.timeout, max_retries=args.retries,
-                      structured=getattr(args, "structured_verdicts", False))
+        common.update(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout,
+                      max_retries=retries, structured=structured_verdicts)
     else:
-        common.update(batch_size=args.batch_size)
-        if getattr(args, "threads", None):
+        common.update(batch_size=batch_size)
+        if threads:
             import torch
 
-            torch.set_num_threads(max(1, args.threads))
+            torch.set_num_threads(max(1, threads))
     try:
-        return make_judge(args.judge, **common)
+        return make_judge(spec, **common)
     except TypeError as err:
-        raise CapoError(f"judge {args.judge!r}: {err}") from None
+        raise CapoError(f"judge {spec!r}: {err}") from None
 
 
 def critique_in_chunks(judge, requests: list, n: int, chunk: int, desc: str, show_progress: bool = True
