@@ -2,7 +2,7 @@
 
     config = load_config("configs/paper-qwen2.5-1.5b.yaml", ["trl.learning_rate=2e-6", "capo.vote=majority"])
 
-Sections (each a dataclass below; every field has a `help`):
+Sections (each a dataclass below; every field has a `help`, which `capo train --list-keys` prints):
     algorithm, seed     capo | grpo | genorm; the one seed of the run
     model               the policy (a folder, a hub id or "smollm2"), dtype, LoRA
     data                training / held-out data (procedural generator, JSONL, parquet, hub), prompt kind
@@ -12,30 +12,36 @@ Sections (each a dataclass below; every field has a `help`):
     trl                 passed through to TRL's GRPOConfig (learning rate, batch, G, lengths, loss,
                         vLLM rollout options, ...); any GRPOConfig field, checked against its type
 
-Loading is strict: an unknown key or a bad value raises CapoError with one line naming the key,
-e.g. "config key 'capo.vote': must be one of union, intersection, majority, average (got 'mean')".
-The embedded default (capo/configs/default.yaml) is the CPU demo that `capo train` runs with no
-arguments; a user file is merged over it key by key, then command-line overrides `a.b=value`
-(values in YAML syntax) are applied on top.
+Sources, later ones winning key by key: the embedded default (capo/configs/default.yaml, the CPU
+demo that `capo train` runs with no arguments; the dataclass defaults only fill keys it leaves
+out), a user YAML file, then command-line overrides `a.b=value` (values in YAML syntax).
+
+Types and ranges are checked by pydantic (strict: no "4" for an int, no 4.5 for an int, ints
+widen to floats) against the annotations below, TRL's keys against GRPOConfig's own annotations;
+`validate` holds the checks that involve several keys or the file system. Every problem is one
+CapoError line naming the key, e.g.
+"config key 'capo.vote': must be 'union', 'intersection', 'majority' or 'average' (got 'mean')".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import enum
-import types
+import functools
+import json
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-
-import re
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, \
+    TypeAdapter, ValidationError, with_config
 
 from capo.errors import CapoError
+from capo.judges.options import DEFAULTS as JUDGE_DEFAULTS
 
 
 class _Loader(yaml.SafeLoader):
@@ -55,9 +61,11 @@ _Loader.add_implicit_resolver(
 def _yaml(text: str):
     return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
 
-ALGORITHMS = ("capo", "grpo", "genorm")
-VOTES = ("union", "intersection", "majority", "average")
-CRITIQUE_WHICH = ("all", "incorrect", "correct")
+
+# Every section: unknown keys are errors, and no value is coerced from another type.
+_STRICT = with_config(ConfigDict(strict=True, extra="forbid"))
+UnitInterval = Annotated[float, Field(gt=0, le=1)]
+
 # GRPOConfig fields that `capo train` owns (set from other sections): rejected in `trl:`.
 TRL_MANAGED = {
     "output_dir": "run.output_dir",
@@ -79,6 +87,7 @@ def _help(text: str, **kw):
     return field(metadata={"help": text}, **kw)
 
 
+@_STRICT
 @dataclass
 class ModelSection:
     name_or_path: str = _help("policy: a local folder, a hub id, or 'smollm2' (offline SmolLM2-135M-Instruct)",
@@ -86,12 +95,13 @@ class ModelSection:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help(
         "weights dtype; auto: bfloat16 on a GPU that supports it, else float32 weights with bf16 autocast on CPUs with native bf16", default="auto")
     lora: bool = _help("train a LoRA adapter (peft) instead of all weights", default=False)
-    lora_r: int = _help("LoRA rank", default=16)
+    lora_r: PositiveInt = _help("LoRA rank", default=16)
     lora_alpha: int = _help("LoRA alpha", default=32)
     lora_dropout: float = _help("LoRA dropout", default=0.05)
     lora_target_modules: str | list[str] = _help("LoRA target modules ('all-linear' or a list)", default="all-linear")
 
 
+@_STRICT
 @dataclass
 class DataSection:
     train: str = _help(
@@ -103,10 +113,10 @@ class DataSection:
         "held-out problems for the before/after evaluation (same forms as `train`); null: a disjoint "
         "held-out set from the procedural generator, or the last eval_size rows of the training file",
         default=None)
-    eval_size: int = _help("held-out problems evaluated before and after training (0: no evaluation)",
-                           default=100)
-    train_size: int | None = _help("use at most this many training problems (procedural: how many to generate)",
-                                   default=2000)
+    eval_size: NonNegativeInt = _help(
+        "held-out problems evaluated before and after training (0: no evaluation)", default=100)
+    train_size: PositiveInt | None = _help(
+        "use at most this many training problems (procedural: how many to generate)", default=2000)
     kind: Literal["math"] = _help("answer kind: math (final answer in \\boxed{}, checked by math-verify)",
                                   default="math")
     system_prompt: str | None = _help("optional system message of the prompt template", default=None)
@@ -114,14 +124,15 @@ class DataSection:
         "options of the procedural generator (arith: min_steps, max_steps, max_number)", default_factory=dict)
 
 
+@_STRICT
 @dataclass
 class CapoSection:
-    C: float = _help("W_whole: token reward C * r_v for the outcome", default=2.0)
-    P: float = _help("W_process: penalty P * w on tokens of steps the judges flag", default=1.0)
+    C: NonNegativeFloat = _help("W_whole: token reward C * r_v for the outcome", default=2.0)
+    P: NonNegativeFloat = _help("W_process: penalty P * w on tokens of steps the judges flag", default=1.0)
     vote: Literal["union", "intersection", "majority", "average"] = _help(
         "how N critiques are combined per step", default="intersection")
-    num_critiques: int = _help("N: critiques sampled per response (genorm: outcome verdicts)", default=4)
-    min_valid: int = _help("fewer parsed critiques than this: no process penalty for the response", default=1)
+    num_critiques: PositiveInt = _help("N: critiques sampled per response (genorm: outcome verdicts)", default=4)
+    min_valid: PositiveInt = _help("fewer parsed critiques than this: no process penalty for the response", default=1)
     critique: Literal["all", "incorrect", "correct"] = _help(
         "which responses are sent to the judge (by their outcome r_v)", default="all")
     splitter: str = _help("step splitter: paragraph | line | marker:<regex>", default="paragraph")
@@ -142,30 +153,41 @@ class CapoSection:
         "(the calculator: no arithmetic claim): ignore = no penalty (the paper) | flagged = every token "
         "penalized as a wrong step", default="ignore")
     reference_in_prompt: bool = _help("show the reference answer to the judge", default=True)
-    eps: float = _help("epsilon of the token-group normalization", default=1e-6)
+    eps: PositiveFloat = _help("epsilon of the token-group normalization", default=1e-6)
+
+    def credit_config(self):
+        """The pure core's settings (capo.credit.CreditConfig) for these credit settings."""
+        from capo.credit import CreditConfig  # torch: only when training
+
+        return CreditConfig(self.C, self.P, self.vote, self.min_valid, self.eps, self.process_groups,
+                            self.penalty, self.unjudgeable)
 
 
+@_STRICT
 @dataclass
 class JudgeSection:
     spec: str = _help("calculator | hf:<model folder or smollm2> | openai:<model>", default="calculator")
     base_url: str | None = _help("OpenAI-compatible server for openai:<model>", default=None)
     api_key_env: str | None = _help("environment variable holding the API key (openai)", default=None)
-    temperature: float = _help("judge sampling temperature (0: greedy)", default=0.7)
-    top_p: float = _help("judge top-p", default=0.95)
-    max_tokens: int = _help("max tokens per critique", default=1024)
+    temperature: NonNegativeFloat = _help("judge sampling temperature (0: greedy)",
+                                          default=JUDGE_DEFAULTS["temperature"])
+    top_p: UnitInterval = _help("judge top-p", default=JUDGE_DEFAULTS["top_p"])
+    max_tokens: PositiveInt = _help("max tokens per critique", default=JUDGE_DEFAULTS["max_tokens"])
     seed: int | None = _help("judge sampling seed", default=None)
-    concurrency: int = _help("openai: requests in flight", default=32)
-    timeout: float = _help("openai: seconds per request", default=120.0)
-    retries: int = _help("openai: retries on transient errors", default=4)
-    deadline: float | None = _help("seconds per judge batch; unanswered critiques count as failures",
-                                   default=None)
-    batch_size: int = _help("hf: sequences per generate call", default=8)
+    concurrency: PositiveInt = _help("openai: requests in flight", default=JUDGE_DEFAULTS["concurrency"])
+    timeout: PositiveFloat = _help("openai: seconds per request", default=JUDGE_DEFAULTS["timeout"])
+    retries: NonNegativeInt = _help("openai: retries on transient errors", default=JUDGE_DEFAULTS["retries"])
+    deadline: PositiveFloat | None = _help(
+        "seconds per judge batch; unanswered critiques count as failures", default=None)
+    batch_size: PositiveInt = _help("hf: sequences per generate call",
+                                    default=JUDGE_DEFAULTS["batch_size"])
     cache: str | None = _help("critique cache file (null: no cache)", default=None)
     prompt_template: str | None = _help("file with a critique template ({problem}, {reference_block}, "
                                         "{steps_block}); null: the built-in one", default=None)
     parse_mode: Literal["strict", "lenient"] = _help(
         "strict: only the template's own `Wrong step list: [..]` line counts (a student cannot plant "
-        "another form); lenient: also boxed, JSON, a bare list, 'all steps are correct'", default="strict")
+        "another form); lenient: also boxed, JSON, a bare list, 'all steps are correct'",
+        default=JUDGE_DEFAULTS["parse_mode"])
     overlap: bool = _help(
         "capo: send the step critiques as soon as the completions exist and let TRL compute the old/"
         "reference log-probs meanwhile; same critiques, same advantages (judge/wait_seconds: the part not "
@@ -176,15 +198,16 @@ class JudgeSection:
         default=False)
 
 
+@_STRICT
 @dataclass
 class RunSection:
     output_dir: str = _help("run directory (checkpoints, metrics, plots, summary)", default="runs/capo-default")
-    save_steps: int = _help("checkpoint every K optimizer steps", default=10)
-    save_total_limit: int | None = _help("keep at most this many checkpoints (null: all)", default=2)
+    save_steps: PositiveInt = _help("checkpoint every K optimizer steps", default=10)
+    save_total_limit: PositiveInt | None = _help("keep at most this many checkpoints (null: all)", default=2)
     eval_before: bool = _help("evaluate the held-out set before training", default=True)
     eval_after: bool = _help("evaluate the held-out set after training", default=True)
-    eval_max_new_tokens: int = _help("max new tokens of the greedy evaluation", default=256)
-    eval_batch_size: int = _help("sequences per generate call in the evaluation", default=50)
+    eval_max_new_tokens: PositiveInt = _help("max new tokens of the greedy evaluation", default=256)
+    eval_batch_size: PositiveInt = _help("sequences per generate call in the evaluation", default=50)
     report_to: list[str] | str = _help(
         "trackers TRL reports every step's metrics to (judge telemetry included), through its own integrations: "
         "tensorboard (<run>/tensorboard), trackio (local, $TRACKIO_DIR), wandb (offline in <run>/wandb unless "
@@ -195,19 +218,20 @@ class RunSection:
         default=None)
     plots: bool = _help("write training-curve PNGs at the end", default=True)
     progress: bool = _help("show a live progress bar", default=True)
-    log_completions: int = _help("write this many sample completions per step to completions.jsonl",
-                                 default=2)
-    rollout_groups: int = _help(
+    log_completions: NonNegativeInt = _help(
+        "write this many sample completions per step to completions.jsonl", default=2)
+    rollout_groups: NonNegativeInt = _help(
         "prompt groups (all G responses each) written per recorded step to rollouts.jsonl for `capo view`: "
         "steps, per-step votes, the N raw critiques, r_v, token advantages (about 17 kB per step at G = 8 with "
         "the calculator judge, 77 kB with 1 kB LLM critiques; 0: no record)", default=2)
-    rollouts_every: int = _help("record rollouts every K-th optimizer step (rollouts.jsonl)", default=1)
+    rollouts_every: PositiveInt = _help("record rollouts every K-th optimizer step (rollouts.jsonl)", default=1)
     skip_zero_gradient_steps: bool = _help(
         "skip the optimizer step when the whole gradient is exactly zero (every advantage 0 and no KL): "
         "otherwise Adam's momentum keeps moving the weights on steps without learning signal "
         "(capo/train/zero_gradient.py)", default=True)
 
 
+@_STRICT
 @dataclass
 class TrainConfig:
     algorithm: Literal["capo", "grpo", "genorm"] = _help(
@@ -255,10 +279,12 @@ def _read_yaml(path: str | Path) -> dict:
 
 
 def _merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, key by key inside sections; data.generator is replaced whole (its keys
+    depend on the generator), and an empty section (`capo:` with every line commented out) changes nothing."""
     out = dict(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "generator":
-            out[key] = _merge(out[key], value)
+        if isinstance(out.get(key), dict) and key != "generator" and (value is None or isinstance(value, dict)):
+            out[key] = _merge(out[key], value or {})
         else:
             out[key] = value
     return out
@@ -278,6 +304,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Each 'a.b=value' sets one key (also inside data.generator), creating sections as needed."""
     data = _merge({}, data)
     for text in overrides:
         path, value = parse_override(text)
@@ -309,101 +336,75 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config
 
 
+# ---------------------------------------------------------------------------------------------
+# types and ranges: pydantic against the annotations
+
+
+@functools.cache
+def _adapter(tp) -> TypeAdapter:
+    return TypeAdapter(tp, config=None if dataclasses.is_dataclass(tp) else ConfigDict(strict=True))
+
+
+def _validate(tp, data: Any, prefix: str = ""):
+    """`data` as an instance of `tp`, or CapoError naming the key of the first problem. The data is
+    what YAML reads, i.e. JSON data, so it is validated as JSON: strict, yet a mapping may stand for
+    a dataclass (a date YAML reads becomes its text)."""
+    try:
+        return _adapter(tp).validate_json(json.dumps(data, default=str))
+    except ValidationError as err:
+        raise CapoError(_one_line(err, tp, prefix)) from None
+
+
+def _one_line(err: ValidationError, tp, prefix: str) -> str:
+    errors = err.errors()
+    first = errors[0]
+    if first["type"] == "unexpected_keyword_argument":
+        *section, name = first["loc"]
+        known = [f.name for f in dataclasses.fields(_section(tp, section))]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {'.'.join([*section, close[0]])!r}?)" if close else f"; known keys: {', '.join(known)}"
+        return f"config key {'.'.join([*section, name])!r}: unknown key{hint}"
+    keys = _keys(tp, first["loc"])
+    where = ".".join(filter(None, [prefix, *keys]))
+    # a union reports one error per member: "must be a valid string or a list"
+    same = [e["msg"] for e in errors if e["loc"][:len(keys)] == first["loc"][:len(keys)]]
+    what = " or ".join(dict.fromkeys(m.replace("Input should be ", "") for m in same))
+    for json_word, yaml_word in (("an object", "a mapping of keys"), ("a valid array", "a list")):
+        what = what.replace(json_word, yaml_word)
+    return f"config key {where or '<top>'!r}: must be {what} (got {_show(first['input'])})"
+
+
+def _keys(tp, loc: tuple) -> list[str]:
+    """The config keys at the start of a pydantic error location (the rest names union members
+    or list items): section fields, then one key of a mapping field (data.generator, trl)."""
+    keys = []
+    for part in loc:
+        if not dataclasses.is_dataclass(tp) or part not in {f.name for f in dataclasses.fields(tp)}:
+            break
+        keys.append(part)
+        tp = typing.get_type_hints(tp)[part]
+        if typing.get_origin(tp) is dict:
+            keys += [str(k) for k in loc[len(keys):len(keys) + 1]]
+            break
+    return keys
+
+
+def _section(tp, path) -> type:
+    for part in path:
+        tp = typing.get_type_hints(tp)[part]
+    return tp
+
+
 def from_dict(data: dict) -> TrainConfig:
-    return _build(TrainConfig, data, "")
-
-
-def _build(cls, data: Any, prefix: str):
+    """The config tree from plain data (keys, types and ranges checked; see `validate` for the rest)."""
     if not isinstance(data, dict):
-        raise CapoError(f"config key {prefix.rstrip('.') or '<top>'!r}: must be a mapping of keys, "
-                        f"got {_show(data)}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean {prefix + close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"
-            raise CapoError(f"config key {prefix + str(key)!r}: unknown key{hint}")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = _build(tp, value if value is not None else {}, f"{prefix}{key}.")
-        else:
-            kwargs[key] = check_type(value, tp, prefix + key)
-    return cls(**kwargs)
+        raise CapoError(f"config: must be a mapping of keys, got {_show(data)}")
+    return _validate(TrainConfig, data)
 
 
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _type_name(tp) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return "null"
-    if origin is not None:
-        return getattr(origin, "__name__", str(origin))
-    return getattr(tp, "__name__", str(tp))
-
-
-def check_type(value: Any, tp, key: str) -> Any:
-    """Return `value` (ints widened to float where a float is expected) if it fits type `tp`,
-    else raise CapoError naming `key`."""
-    ok, out = _fits(value, tp)
-    if not ok:
-        raise CapoError(f"config key {key!r}: must be {_type_name(tp)} (got {_show(value)})")
-    return out
-
-
-def _fits(value: Any, tp) -> tuple[bool, Any]:
-    if tp is Any or tp is object:
-        return True, value
-    if tp is type(None) or tp is None:
-        return value is None, value
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return value in typing.get_args(tp) and not isinstance(value, bool), value
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            ok, out = _fits(value, arg)
-            if ok:
-                return True, out
-        return False, value
-    if origin in (list, tuple, typing.Sequence):
-        if not isinstance(value, (list, tuple)):
-            return False, value
-        args = typing.get_args(tp)
-        if args and args[0] is not Ellipsis:
-            items = [_fits(v, args[0]) for v in value]
-            if not all(ok for ok, _ in items):
-                return False, value
-            return True, [v for _, v in items]
-        return True, list(value)
-    if origin is dict or tp is dict:
-        return isinstance(value, dict), value
-    if tp is bool:
-        return isinstance(value, bool), value
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if tp is float:
-        if isinstance(value, bool):
-            return False, value
-        if isinstance(value, (int, float)):
-            return True, float(value)
-        return False, value
-    if tp is str:
-        return isinstance(value, str), value
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        values = {m.value for m in tp} | set(tp.__members__)
-        return value in values, value
-    if isinstance(tp, type):
-        return isinstance(value, tp), value
-    return True, value  # an annotation we do not model: let the consumer check it
 
 
 def _positive(key: str, value, allow_zero: bool = False):
@@ -414,16 +415,12 @@ def _positive(key: str, value, allow_zero: bool = False):
 
 
 def validate(config: TrainConfig) -> None:
-    """Value checks beyond types; one line naming the key on the first problem."""
+    """The checks types cannot express (several keys, the file system, TRL's fields); one line
+    naming the key on the first problem."""
     c = config
-    _positive("capo.num_critiques", c.capo.num_critiques)
-    _positive("capo.min_valid", c.capo.min_valid)
     if c.capo.min_valid > c.capo.num_critiques:
         raise CapoError(f"config key 'capo.min_valid': must be <= capo.num_critiques "
                         f"({c.capo.min_valid} > {c.capo.num_critiques})")
-    _positive("capo.C", c.capo.C, allow_zero=True)
-    _positive("capo.P", c.capo.P, allow_zero=True)
-    _positive("capo.eps", c.capo.eps)
     if c.algorithm == "capo" and c.capo.P > c.capo.C:
         raise CapoError(f"config key 'capo.P': must be <= capo.C so that a correct answer with a flagged step "
                         f"still beats any wrong answer (got P={c.capo.P} > C={c.capo.C})")
@@ -433,38 +430,15 @@ def validate(config: TrainConfig) -> None:
         compile_splitter(c.capo.splitter)
     except ValueError as err:
         raise CapoError(f"config key 'capo.splitter': {err}") from None
-    _positive("data.eval_size", c.data.eval_size, allow_zero=True)
-    _positive("data.train_size", c.data.train_size)
-    for key in ("train", "eval"):
-        value = getattr(c.data, key)
+    for key, value in (("data.train", c.data.train), ("data.eval", c.data.eval), ("judge.spec", c.judge.spec),
+                       ("model.name_or_path", c.model.name_or_path)):
         if value is not None and not value.strip():
-            raise CapoError(f"config key 'data.{key}': must not be empty")
-    _positive("run.save_steps", c.run.save_steps)
-    _positive("run.save_total_limit", c.run.save_total_limit)
-    _positive("run.eval_max_new_tokens", c.run.eval_max_new_tokens)
-    _positive("run.eval_batch_size", c.run.eval_batch_size)
-    _positive("run.log_completions", c.run.log_completions, allow_zero=True)
-    _positive("run.rollout_groups", c.run.rollout_groups, allow_zero=True)
-    _positive("run.rollouts_every", c.run.rollouts_every)
+            raise CapoError(f"config key {key!r}: must not be empty")
     from capo.train.tracking import check_trackers
 
     check_trackers(c.run)
-    _positive("judge.max_tokens", c.judge.max_tokens)
-    _positive("judge.concurrency", c.judge.concurrency)
-    _positive("judge.timeout", c.judge.timeout)
-    _positive("judge.retries", c.judge.retries, allow_zero=True)
-    _positive("judge.deadline", c.judge.deadline)
-    _positive("judge.batch_size", c.judge.batch_size)
-    _positive("judge.temperature", c.judge.temperature, allow_zero=True)
-    if not 0 < c.judge.top_p <= 1:
-        raise CapoError(f"config key 'judge.top_p': must be in (0, 1] (got {c.judge.top_p})")
-    if not c.judge.spec.strip():
-        raise CapoError("config key 'judge.spec': must not be empty")
     if c.judge.prompt_template is not None and not Path(c.judge.prompt_template).is_file():
         raise CapoError(f"config key 'judge.prompt_template': no such file {c.judge.prompt_template!r}")
-    _positive("model.lora_r", c.model.lora_r)
-    if not c.model.name_or_path.strip():
-        raise CapoError("config key 'model.name_or_path': must not be empty")
     validate_trl(c.trl)
 
 
@@ -486,7 +460,8 @@ def trl_field_types() -> dict[str, Any]:
 
 
 def validate_trl(trl: dict[str, Any]) -> None:
-    """Keys must be GRPOConfig fields (not ones `capo train` manages), values of the field's type."""
+    """Keys must be GRPOConfig fields (not ones `capo train` manages), values of the field's type
+    (ints widened to floats in place)."""
     fields = trl_field_types()
     for key, value in trl.items():
         if key in TRL_MANAGED:
@@ -495,7 +470,7 @@ def validate_trl(trl: dict[str, Any]) -> None:
             close = difflib.get_close_matches(key, list(fields), n=1)
             hint = f" (did you mean 'trl.{close[0]}'?)" if close else ""
             raise CapoError(f"config key 'trl.{key}': not a field of TRL's GRPOConfig{hint}")
-        trl[key] = check_type(value, fields[key], f"trl.{key}")
+        trl[key] = _validate(fields[key], value, f"trl.{key}")
         if key in TRL_CHOICES and trl[key] not in TRL_CHOICES[key]:
             raise CapoError(f"config key 'trl.{key}': must be one of {', '.join(TRL_CHOICES[key])} "
                             f"(got {_show(trl[key])})")

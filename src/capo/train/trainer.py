@@ -36,11 +36,12 @@ from dataclasses import dataclass, replace
 import torch
 from packaging.version import Version
 
-from capo.credit import CreditConfig, align_batch, reported_checkable, select_for_critique
+from capo.credit import align_batch, reported_checkable, select_for_critique
 from capo.errors import CapoError
 from capo.estimators import ESTIMATORS, Rollout, genorm_reward
 from capo.judges.base import CritiqueRequest, Judge, JudgeResult
 from capo.rewards import AGGREGATIONS, SCALES, aggregate_rewards
+from capo.train.config import CapoSection
 from capo.verify import MathVerifier
 
 TRL_TESTED = (Version("1.10"), Version("1.17"))  # [low, high): the range in pyproject.toml
@@ -77,31 +78,9 @@ def check_trl_version() -> str:
     return trl.__version__
 
 
-@dataclass(frozen=True)
-class CreditSettings:
-    """What the trainer needs of the config's `capo` section (see config.CapoSection)."""
-
-    C: float = 2.0
-    P: float = 1.0
-    vote: str = "intersection"
-    num_critiques: int = 4
-    min_valid: int = 1
-    critique: str = "all"  # all | incorrect | correct
-    splitter: str = "paragraph"
-    separators: str = "outside"  # outside (the paper) | next (separators join the step they open)
-    process_groups: str = "all"  # all (the paper) | with_correct (capo.credit: exploit guards)
-    penalty: str = "token"  # token (the paper) | response (step-count invariant)
-    unjudgeable: str = "ignore"  # ignore (the paper) | flagged
-    reference_in_prompt: bool = True
-    eps: float = 1e-6
-
-    def credit_config(self) -> CreditConfig:
-        return CreditConfig(self.C, self.P, self.vote, self.min_valid, self.eps, self.process_groups,
-                            self.penalty, self.unjudgeable)
-
-    @classmethod
-    def from_section(cls, section) -> CreditSettings:
-        return cls(**{k: getattr(section, k) for k in cls.__dataclass_fields__})
+# The trainer's credit settings are the config's `capo` section (one definition of their fields,
+# help texts and defaults); the old name stays for library users.
+CreditSettings = CapoSection
 
 
 @dataclass(frozen=True)
@@ -191,7 +170,7 @@ class CapoGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, model, reward_funcs=None, args=None, *rest, algorithm: str = "capo",
-                 judge: Judge | None = None, credit: CreditSettings | None = None, verifier=None,
+                 judge: Judge | None = None, credit: CapoSection | None = None, verifier=None,
                  sample_log: int = 0, overlap_judge: bool = True, **kwargs):
         try:
             self.estimator = ESTIMATORS.lookup(algorithm)
@@ -204,7 +183,7 @@ class CapoGRPOTrainer(GRPOTrainer):
         check_trl_options(args, algorithm, 1 + len(extra), kwargs)
         self.algorithm = algorithm
         self.judge = judge
-        self.credit = credit or CreditSettings()
+        self.credit = credit or CapoSection()
         self.verifier = verifier or MathVerifier()
         self.sample_log = sample_log
         self.samples: list[dict] = []  # a few rollouts of the last step (main process), for the run dir

@@ -10,8 +10,6 @@ trainers cannot drift apart.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 from dataclasses import dataclass
 
 import yaml
@@ -76,18 +74,13 @@ class CapoSettings:
         self.credit_config()  # unknown guard values raise here
 
     def credit_config(self) -> CreditConfig:
-        c = self.capo
         try:
-            return CreditConfig(c.C, c.P, c.vote, c.min_valid, c.eps, c.process_groups, c.penalty, c.unjudgeable)
+            return self.capo.credit_config()
         except ValueError as err:
             raise CapoError(f"config section 'capo': {err}") from None
 
     def build_judge(self):
-        """The judge, built as `capo train` builds it (capo.judges.options.judge_from_args): the judge
-        keys are that function's options under the same names, so new ones pass through."""
-        from capo.judges.options import judge_from_args
+        """The judge, built as `capo train` builds it (capo.train.judge.judge_from_section)."""
+        from capo.train.judge import judge_from_section
 
-        options = dataclasses.asdict(self.judge)
-        spec = options.pop("spec")
-        return judge_from_args(argparse.Namespace(judge=spec, n=self.capo.num_critiques,
-                                                  no_cache=options["cache"] is None, **options))
+        return judge_from_section(self.judge, self.capo.num_critiques)
