@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     from dataclasses import replace
 
     from capo.models.smollm2 import resolve_model
-    from capo.train.command import build_judge, cpu_has_fast_bf16
+    from capo.train.judge import build_judge
+    from capo.train.precision import cpu_has_fast_bf16
     from capo.train.config import load_config
     from capo.train.data import arith_problems, to_dataset
     from capo.train.trainer import CapoGRPOTrainer, CreditSettings

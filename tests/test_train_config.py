@@ -155,7 +155,9 @@ def test_overrides_may_stand_between_options(tmp_path, capsys):
 def test_cpu_precision_follows_the_dtype_key_and_the_hardware():
     import torch
 
-    from capo.train.command import _device_settings, _dtype, cpu_has_fast_bf16, grpo_args
+    from capo.train.command import grpo_args
+    from capo.train.precision import cpu_has_fast_bf16, device_settings as _device_settings, \
+        weights_dtype as _dtype
 
     if torch.cuda.is_available():
         pytest.skip("CPU precision rules")

@@ -25,13 +25,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class IntermixedParser(argparse.ArgumentParser):
+    """A subcommand's parser that lets positionals stand before, between and after options
+    (`capo train CONFIG --model X trl.max_steps=5 --resume`): plain argparse rejects positionals
+    after an option once it has consumed the first run of them."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        if getattr(self, "_intermixed_active", False):  # parse_known_intermixed_args calls back here
+            return super().parse_known_args(args, namespace)
+        self._intermixed_active = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed_active = False
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capo",
         description="CAPO: token-level credit assignment from an LLM judge (GenPRM) for RL on LLM reasoning.",
     )
     parser.add_argument("--version", action="version", version=f"capo {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
     for name, (module, summary) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
         if name == command:  # import only the module that will run
