@@ -169,3 +169,40 @@ def test_cpu_precision_follows_the_dtype_key_and_the_hardware():
     assert grpo_args(fp32, Path("/tmp/x")).bf16 is False
     forced = load_config(overrides=["model.dtype=float32", "trl.bf16=true"])
     assert grpo_args(forced, Path("/tmp/x")).bf16 is True  # an explicit trl.bf16 wins
+
+
+def test_judge_and_credit_defaults_are_the_same_in_capo_critique():
+    """capo critique's judge options and exploit guards default to what `capo train` uses."""
+    import argparse
+
+    from capo.judges import critique_command
+
+    parser = argparse.ArgumentParser()
+    critique_command.add_arguments(parser)
+    cli = vars(parser.parse_args(["in.jsonl"]))
+    run = load_config()
+    for key in ("temperature", "top_p", "max_tokens", "seed", "concurrency", "timeout", "retries", "deadline",
+                "batch_size", "parse_mode", "structured_verdicts"):
+        assert cli[key] == getattr(run.judge, key), key
+    assert (cli["judge"], cli["n"]) == (run.judge.spec, run.capo.num_critiques)
+    for key in ("C", "P", "vote", "min_valid", "separators", "process_groups", "penalty", "unjudgeable"):
+        assert cli[key] == getattr(run.capo, key), key
+
+
+def test_trainer_credit_settings_are_the_capo_section():
+    from capo.train.config import CapoSection
+    from capo.train.trainer import CreditSettings
+
+    assert CreditSettings is CapoSection
+    guards = load_config().capo.credit_config()
+    assert (guards.process_groups, guards.unjudgeable) == ("with_correct", "flagged")
+
+
+def test_strict_types_and_empty_sections(tmp_path):
+    for override in ("capo.num_critiques='4'", "capo.num_critiques=4.5", "run.plots=1", "judge.spec=3"):
+        with pytest.raises(CapoError, match="must be a valid"):
+            load_config(None, [override])
+    assert load_config(None, ["capo.C=3"]).capo.C == 3.0  # ints widen to floats
+    f = tmp_path / "c.yaml"
+    f.write_text("capo:\n  # nothing set\nalgorithm: grpo\n")
+    assert load_config(f).capo == load_config().capo  # an empty section keeps the defaults
