@@ -96,3 +96,90 @@ def test_loop_detection():
 
     assert _looping([5, 1, 2, 3] + [7, 8] * 4) and _looping([9] * 4)
     assert not _looping([1, 2, 3, 4, 5, 6, 7, 8]) and not _looping([7, 8] * 3)
+
+
+# -- structured verdicts (structured=True, --structured-verdicts) -------------------------------------
+
+STEPPED = [CritiqueRequest("Tom has 17 apples and buys 25 more. How many?",
+                           ("Tom starts with 17 apples.", "17 + 25 = 32", "So he has \\boxed{32} apples.")),
+           CritiqueRequest("What is 4 * 6?", ("4 * 6 = 26",)),
+           CritiqueRequest("What is 9 * 8?", ("9 * 8 = 72", "72 / 1 = 72", "72 - 0 = 72", "72 + 0 = 72",
+                                              "72 * 1 = 72", "That is 72.", "So 9 * 8 is 72.", "Again: 72.",
+                                              "Still 72.", "Checked: 72.", "Done: 72.", "\\boxed{72}"))]
+VERDICT_END = r"\nWrong step list: \[([0-9]+(, [0-9]+)*)?\]$"
+
+
+def _structured(tiny_model_dir, max_tokens, **extra):
+    return make_judge(f"hf:{tiny_model_dir}", sampling=SamplingSettings(temperature=1.0, max_tokens=max_tokens,
+                                                                          seed=5), batch_size=4, cache=None, **extra)
+
+
+@pytest.mark.parametrize("max_tokens", [40, 25])  # 25: the budget runs out, the line is forced early
+def test_structured_verdicts_every_critique_parses(tiny_model_dir, max_tokens):
+    """A random tiny model never writes a verdict by itself; constrained, every critique ends with
+    the strict line, its indices are steps of the solution, and the budget holds."""
+    import re
+
+    with _structured(tiny_model_dir, max_tokens) as plain:
+        free = plain.critique(STEPPED, 4)
+    with _structured(tiny_model_dir, max_tokens, structured=True) as judge:
+        result = judge.critique(STEPPED, 4)
+    assert sum(c.wrong_steps is None for cs in free.critiques for c in cs) >= 10  # unconstrained: noise
+    assert result.num_failed == 0
+    for req, cs in zip(STEPPED, result.critiques):
+        for c in cs:
+            assert c.wrong_steps is not None and all(0 <= i < len(req.steps) for i in c.wrong_steps), c.text
+            assert re.search(VERDICT_END, c.text) and c.completion_tokens <= max_tokens
+    assert judge.identity()["structured"] is True and "structured" not in plain.identity()
+
+
+def test_structured_verdict_after_an_early_end(tiny_model_dir):
+    """A row that ends (EOS) before any verdict is continued after the forced line: here half the
+    vocabulary (none of the verdict line's tokens) ends a row, as an EOS would."""
+    import re
+
+    from capo.judges.backends.hf_verdict import VerdictLine
+
+    with _structured(tiny_model_dir, 40, structured=True) as judge:
+        tok, model = judge.load()
+        line = VerdictLine(tok)
+        spelled = set(line.prefix_ids) | set(line.open_ids) | set(line.char_id.values())
+        model.generation_config.eos_token_id = [tok.eos_token_id] + [i for i in range(0, len(tok), 2)
+                                                                     if i not in spelled]
+        result = judge.critique(STEPPED, 4)
+    texts = [c.text for cs in result.critiques for c in cs]
+    assert result.num_failed == 0 and all(c.wrong_steps is not None for cs in result.critiques for c in cs)
+    assert all(re.search(VERDICT_END, t) for t in texts)
+    # rows ended long before the budget would have forced the line: they were continued
+    early_rows = [c for cs in result.critiques for c in cs if c.completion_tokens < 40 - line.reserve]
+    assert len(early_rows) >= 6, [c.completion_tokens for cs in result.critiques for c in cs]
+
+
+def test_structured_verdict_processor_grammar(tiny_model_dir):
+    """Index by index: only in-range indices, ', ' between them, ']' at the last token, then EOS."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from capo.judges.backends.hf_verdict import INDICES, StructuredVerdict, VerdictLine
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    line = VerdictLine(tok)
+    vocab = len(tok)
+
+    def allowed(written: str, num_steps: int, budget: int = 50) -> set[str]:
+        proc = StructuredVerdict(line, [num_steps], [budget], prompt_width=1, start=INDICES)
+        ids = [0]  # the prompt (one token); then the characters written, one call per token
+        out = proc(torch.tensor([ids]), torch.zeros(1, vocab))
+        for ch in written:
+            ids.append(line.char_id[ch])
+            out = proc(torch.tensor([ids]), torch.zeros(1, vocab))
+        return {tok.decode([i]) if i != line.eos_id else "EOS" for i in torch.nonzero(out[0] == 0).flatten().tolist()}
+
+    assert allowed("", 3) == {"0", "1", "2", "]"}
+    assert allowed("", 12) == set("0123456789]")
+    assert allowed("1", 12) == {"0", "1", ",", "]"}  # 10, 11 exist; 12 does not
+    assert allowed("0", 12) == {",", "]"}  # no leading zero
+    assert allowed("1,", 12) == {" "} and allowed("1, ", 3) == {"0", "1", "2"}
+    assert allowed("2]", 3) == {"EOS"}
+    assert allowed("", 0) == {"]"}  # no step: only the empty list
+    assert allowed("1", 3, budget=2) == {"]"}  # the last token closes the list

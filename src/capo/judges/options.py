@@ -63,9 +63,10 @@ def add_judge_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
                         "\\boxed{}, JSON, a final bare list, 'All steps are correct.' (forms a student can "
                         f"write; for templates that ask for them) (default: {d['parse_mode']})")
     g.add_argument("--structured-verdicts", action="store_true",
-                   help="openai: constrain every critique to end with a parsable 'Wrong step list: [..]' line "
+                   help="constrain every critique to end with a parsable 'Wrong step list: [..]' line. openai: "
                         "through the server's structured outputs (vLLM); the reasoning before it is limited to "
-                        "max_tokens - 48 characters; servers that refuse it are detected and logged once")
+                        "max_tokens - 48 characters; servers that refuse it are detected and logged once. hf: "
+                        "a logits processor; indices are steps of the solution")
 
 
 def judge_from_args(args: argparse.Namespace, on_progress=None):
@@ -89,7 +90,7 @@ def judge_from_options(spec: str, *, n: int = DEFAULTS["n"], temperature: float 
                        structured_verdicts: bool = False, on_progress=None):
     """A Judge from explicit settings (CapoError for a bad spec or setting). `spec` as --judge;
     cache: the cache file (None: the default file, when use_cache); the options of one back-end
-    (openai: base_url ... structured_verdicts; hf: batch_size, threads) are ignored by the others."""
+    (openai: base_url ... ; hf: batch_size, threads; both: structured_verdicts) are ignored by the others."""
     from capo.judges.base import make_judge
     from capo.judges.cache import CritiqueCache, default_cache_path
     from capo.judges.runtime import SamplingSettings
@@ -126,7 +127,7 @@ def judge_from_options(spec: str, *, n: int = DEFAULTS["n"], temperature: float 
         common.update(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, timeout=timeout,
                       max_retries=retries, structured=structured_verdicts)
     else:
-        common.update(batch_size=batch_size)
+        common.update(batch_size=batch_size, structured=structured_verdicts)
         if threads:
             import torch
 

@@ -67,6 +67,7 @@ class GenJob:
     n: int
     seed: int | None = None  # seed for the first of these samples (later ones: seed + i)
     received: int = 0  # samples emitted so far (successes and failures)
+    num_steps: int | None = None  # steps of the judged solution (a constrained verdict indexes them)
 
 
 class LoopThread:
@@ -192,6 +193,7 @@ class GeneratingJudge(Judge):
         # unique prompts (identical responses in a group are judged once)
         keys: list[str | None] = []
         unique: dict[str, tuple[int, list[dict]]] = {}
+        num_steps: dict[str, int] = {}
         for req in requests:
             if not req.steps:
                 keys.append(None)
@@ -203,6 +205,7 @@ class GeneratingJudge(Judge):
                 stats["deduplicated"] += 1
             else:
                 unique[key] = (len(unique), messages)
+                num_steps[key] = len(req.steps)
 
         samples: dict[str, list[Sample]] = {k: [] for k in unique}
         if self.cache is not None and self.cacheable and unique:
@@ -226,7 +229,7 @@ class GeneratingJudge(Judge):
             need = n - len(samples[key])
             if need > 0:
                 seed = None if self.sampling.seed is None else self.sampling.seed + len(samples[key])
-                jobs.append(GenJob(idx, messages, need, seed))
+                jobs.append(GenJob(idx, messages, need, seed, num_steps=num_steps[key]))
 
         def emit(job: GenJob, new: list[Sample]) -> None:
             key = key_of[job.index]

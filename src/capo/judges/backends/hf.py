@@ -9,6 +9,8 @@ RNG seeded from it, so the global torch RNG of the caller is untouched. Generati
 thread, one batch at a time; a batch that raises (out of memory, ...) fails its own critiques only
 ("model_error"), and prompts longer than the model's context fail as "prompt_too_long" without
 running. The per-batch deadline is checked between generation batches.
+`structured=True` (`--structured-verdicts`) ends every critique with a strict verdict line whose
+indices are steps of the solution (a logits processor, capo.judges.backends.hf_verdict).
 
 `hf:smollm2` (or the hub id) resolves through capo.models (offline SmolLM2-135M-Instruct).
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from capo.errors import CapoError
 from capo.judges.base import register_judge
+from capo.judges.backends.hf_verdict import INDICES, StructuredVerdict, VerdictLine
 from capo.judges.runtime import GeneratingJudge, GenJob, Sample, one_line
 from capo.parse import parse_wrong_steps
 
@@ -44,7 +47,8 @@ class HFJudge(GeneratingJudge):
     name = "hf"
 
     def __init__(self, model: str, *, batch_size: int = 4, device: str = "cpu", dtype: str = "float32",
-                 max_input_tokens: int | None = None, stop_at_verdict: bool = True, **common):
+                 max_input_tokens: int | None = None, stop_at_verdict: bool = True, structured: bool = False,
+                 **common):
         super().__init__(**common)
         if not model:
             raise CapoError("the hf judge needs a model: hf:<folder> or hf:smollm2")
@@ -61,6 +65,8 @@ class HFJudge(GeneratingJudge):
         self.batch_size, self.device, self.dtype = batch_size, device, dtype
         self.max_input_tokens = max_input_tokens
         self.stop_at_verdict = stop_at_verdict
+        self.structured = structured
+        self._line: VerdictLine | None = None  # the verdict line's token ids (structured), built once
         self._model = None
         self._tokenizer = None
         self._special_tokens: tuple[str, ...] | None = None
@@ -69,6 +75,8 @@ class HFJudge(GeneratingJudge):
         self._ident = {"backend": "hf", "model": str(self.model_path.resolve()) if self.model_path.exists()
                        else self.model_name, "fingerprint": _fingerprint(self.model_path), "dtype": dtype,
                        "stop_at_verdict": stop_at_verdict}
+        if structured:
+            self._ident["structured"] = True  # constrained critiques are other samples: other cache entries
 
     def identity(self) -> dict:
         return self._ident
@@ -140,7 +148,6 @@ class HFJudge(GeneratingJudge):
 
     def _generate_sync(self, jobs: list[GenJob], emit, deadline, stats) -> None:
         import torch
-        from transformers import StoppingCriteriaList
 
         tok, model = self.load()
         with self._gen_lock:
@@ -170,12 +177,6 @@ class HFJudge(GeneratingJudge):
                     for job, _ids, _i in batch:
                         emit(job, [Sample(error="deadline", detail="batch deadline reached")])
                     continue
-                width = max(len(ids) for _, ids, _ in batch)
-                input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                attention = torch.zeros((len(batch), width), dtype=torch.long)
-                for r, (_, ids, _) in enumerate(batch):
-                    input_ids[r, width - len(ids):] = torch.tensor(ids)
-                    attention[r, width - len(ids):] = 1
                 t0 = time.perf_counter()
                 stats["requests"] += 1
                 try:
@@ -183,37 +184,69 @@ class HFJudge(GeneratingJudge):
                         if self.sampling.seed is not None:
                             first = batch[0][0].seed if batch[0][0].seed is not None else self.sampling.seed
                             torch.manual_seed(first * 1000003 + b)
-                        kwargs = dict(max_new_tokens=self.sampling.max_tokens, pad_token_id=pad,
-                                      do_sample=not greedy)
-                        if greedy:
-                            kwargs.update(temperature=None, top_p=None, top_k=None)
-                        else:
-                            kwargs.update(temperature=self.sampling.temperature, top_p=self.sampling.top_p, top_k=0)
-                        if self.stop_at_verdict:
-                            prompts = [job.messages[-1]["content"] for job, _, _ in batch]
-                            stop = _VerdictWritten(tok, width, prompts=prompts)
-                            kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
-                        out = model.generate(input_ids=input_ids.to(model.device),
-                                             attention_mask=attention.to(model.device), **kwargs)
+                        new = self._generate_rows(tok, model, batch, pad, eos, greedy)
                 except Exception as err:
                     for job, _ids, _i in batch:
                         emit(job, [Sample(error="model_error", detail=one_line(err))])
                     continue
                 latency = time.perf_counter() - t0
-                new = out[:, width:].tolist()
                 for (job, ids, _i), gen in zip(batch, new):
-                    count = 0
-                    for t in gen:
-                        if t == pad and t not in eos:  # a row that stopped early is padded
-                            break
-                        count += 1
-                        if t in eos:
-                            break
-                    text = tok.decode(gen[:count], skip_special_tokens=True)
+                    text = tok.decode(gen, skip_special_tokens=True)
                     if not text.strip():
                         emit(job, [Sample(error="empty", detail="empty completion", latency_s=latency)])
                     else:
-                        emit(job, [Sample(text, len(ids), count, latency)])
+                        emit(job, [Sample(text, len(ids), len(gen), latency)])
+
+    def _generate_rows(self, tok, model, batch, pad: int, eos: set[int], greedy: bool) -> list[list[int]]:
+        """The generated ids of each row (up to and including its EOS). With structured verdicts,
+        rows that ended without a valid verdict line get it in a second, constrained call."""
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        prompts = [job.messages[-1]["content"] for job, _, _ in batch]
+        kwargs = dict(max_new_tokens=self.sampling.max_tokens, pad_token_id=pad, do_sample=not greedy)
+        if greedy:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(temperature=self.sampling.temperature, top_p=self.sampling.top_p, top_k=0)
+        inputs = [ids for _, ids, _ in batch]
+        width = max(len(ids) for ids in inputs)
+        if self.stop_at_verdict:  # structured: a looping row is led to its verdict, not stopped
+            stop = _VerdictWritten(tok, width, prompts=prompts, stop_loops=not self.structured)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
+        steps = [job.num_steps if job.num_steps is not None else 1000 for job, _, _ in batch]
+        if self.structured:
+            line = self._verdict_line()
+            kwargs["logits_processor"] = LogitsProcessorList([StructuredVerdict(
+                line, steps, [self.sampling.max_tokens] * len(batch), width, looping=_looping)])
+        rows = [_until_eos(gen, pad, eos) for gen in _left_padded_generate(model, inputs, pad, **kwargs)]
+        if not self.structured:
+            return rows
+        # rows that ended (EOS) before writing a verdict: continue after the forced line
+        line = self._verdict_line()
+        todo = [r for r, gen in enumerate(rows)
+                if parse_wrong_steps(tok.decode(gen, skip_special_tokens=True), steps[r], "strict",
+                                     prompts[r]) is None]
+        if not todo:
+            return rows
+        heads = [[t for t in rows[r] if t not in eos] + line.prefix_ids for r in todo]
+        budget = [self.sampling.max_tokens - len(h) for h in heads]
+        inputs = [batch[r][1] + h for r, h in zip(todo, heads)]
+        width = max(len(ids) for ids in inputs)
+        kwargs["max_new_tokens"] = max(1, max(budget))
+        kwargs["logits_processor"] = LogitsProcessorList([StructuredVerdict(
+            line, [steps[r] for r in todo], budget, width, start=INDICES)])
+        kwargs.pop("stopping_criteria", None)  # the processor ends each row with EOS after "]"
+        for r, head, tail in zip(todo, heads, _left_padded_generate(model, inputs, pad, **kwargs)):
+            rows[r] = head + _until_eos(tail, pad, eos)
+        return rows
+
+    def _verdict_line(self) -> VerdictLine:
+        if self._line is None:
+            try:
+                self._line = VerdictLine(self._tokenizer)
+            except ValueError as err:
+                raise CapoError(f"hf judge {self.model_name}: no structured verdicts: {err}") from None
+        return self._line
 
     async def _aclose(self) -> None:
         pass
@@ -237,14 +270,42 @@ def _looping(tokens: list[int], max_period: int = 32, repeats: int = 4) -> bool:
     return False
 
 
+def _left_padded_generate(model, inputs: list[list[int]], pad: int, **kwargs) -> list[list[int]]:
+    """model.generate on left-padded rows; the new ids of each row (padded after it stopped)."""
+    import torch
+
+    width = max(len(ids) for ids in inputs)
+    input_ids = torch.full((len(inputs), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(inputs), width), dtype=torch.long)
+    for r, ids in enumerate(inputs):  # left padding: decoder-only models continue from the right
+        input_ids[r, width - len(ids):] = torch.tensor(ids)
+        attention[r, width - len(ids):] = 1
+    out = model.generate(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device), **kwargs)
+    return out[:, width:].tolist()
+
+
+def _until_eos(gen: list[int], pad: int, eos: set[int]) -> list[int]:
+    """A row's ids up to and including its first EOS; a row stopped early is padded after it."""
+    kept = []
+    for t in gen:
+        if t == pad and t not in eos:
+            break
+        kept.append(t)
+        if t in eos:
+            break
+    return kept
+
+
 class _VerdictWritten:
     """Stopping criterion: a row is done once its verdict line ("Wrong step list: [...]") is
     complete -- what follows is never used -- or once it loops (a small judge repeating itself
     until max_tokens would never reach a verdict)."""
 
-    def __init__(self, tokenizer, prompt_width: int, window: int = 32, prompts: list[str] | None = None):
+    def __init__(self, tokenizer, prompt_width: int, window: int = 32, prompts: list[str] | None = None,
+                 stop_loops: bool = True):
         self.tokenizer, self.prompt_width, self.window = tokenizer, prompt_width, window
         self.prompts = prompts  # per row: an echo of the prompt's example line does not stop it
+        self.stop_loops = stop_loops
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
@@ -253,7 +314,8 @@ class _VerdictWritten:
         tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
         generated = input_ids[:, self.prompt_width:].tolist()
         prompts = self.prompts or [None] * len(tails)
-        return torch.tensor([_verdict_written(t, p) or _looping(g) for t, g, p in zip(tails, generated, prompts)],
+        return torch.tensor([_verdict_written(t, p) or (self.stop_loops and _looping(g))
+                             for t, g, p in zip(tails, generated, prompts)],
                             device=input_ids.device)
 
 
