@@ -7,9 +7,11 @@ whatever is sampled). Rounds alternate plain / capo (cache on, a fresh file: eve
 capo (no cache), so server warm-up and load drift hit all three alike; the medians are compared.
 
     python benchmarks/bench_judge_client.py --start tiny            # starts a vLLM CPU server
+    python benchmarks/bench_judge_client.py --start tiny --concurrency 8 32 128 --requests 256
     python benchmarks/bench_judge_client.py --base-url http://127.0.0.1:8000/v1 --model NAME
 
-Ratio goal: capo / plain >= 0.95.
+Several --concurrency values are measured in one run, against the same server, and the ratios
+printed side by side. Ratio goal: capo / plain >= 0.95 at each.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def requests_for(count: int, tag: str) -> list[CritiqueRequest]:
     else:
         base = [CritiqueRequest(f"What is {i} + {i}?", (f"{i} + {i} = {2 * i}", f"\\boxed{{{2 * i}}}"))
                 for i in range(count)]
-    # a tag per round keeps prompts distinct across rounds (no server prefix-cache advantage)
-    return [CritiqueRequest(f"[{tag}-{i}] {r.problem}", r.steps) for i, r in enumerate(base[:count])]
+    # a tag per round keeps prompts distinct across rounds (no server prefix-cache advantage); the
+    # items are cycled when more prompts are asked for than there are short items
+    return [CritiqueRequest(f"[{tag}-{i}] {base[i % len(base)].problem}", base[i % len(base)].steps)
+            for i in range(count)]
 
 
 async def plain_loop(base_url, model, reqs, n, concurrency, max_tokens, temperature, top_p, extra_body):
@@ -64,16 +68,16 @@ async def plain_loop(base_url, model, reqs, n, concurrency, max_tokens, temperat
     return sum(len(r) for r in results)
 
 
-def run_plain(args, base_url, reqs):
+def run_plain(args, base_url, reqs, concurrency):
     t0 = time.perf_counter()
-    count = asyncio.run(plain_loop(base_url, args.model, reqs, args.n, args.concurrency, args.max_tokens,
+    count = asyncio.run(plain_loop(base_url, args.model, reqs, args.n, concurrency, args.max_tokens,
                                    args.temperature, args.top_p, {"ignore_eos": True}))
     return count, time.perf_counter() - t0
 
 
-def run_capo(args, base_url, reqs, cache_dir: str | None):
+def run_capo(args, base_url, reqs, cache_dir: str | None, concurrency):
     t0 = time.perf_counter()
-    judge = make_judge(f"openai:{args.model}", base_url=base_url, concurrency=args.concurrency,
+    judge = make_judge(f"openai:{args.model}", base_url=base_url, concurrency=concurrency,
                        sampling=SamplingSettings(args.temperature, args.top_p, args.max_tokens),
                        extra_body={"ignore_eos": True},
                        cache=None if cache_dir is None else str(Path(cache_dir) / f"{time.time_ns()}.sqlite"))
@@ -92,7 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--start", choices=["tiny", "smollm2"], default=None, help="start a vLLM CPU server for this model")
     p.add_argument("--requests", type=int, default=48, help="prompts per round")
     p.add_argument("--n", type=int, default=4)
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[8],
+                   help="requests on the wire, both clients; several values: each measured in this run")
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -122,28 +127,32 @@ def main(argv=None) -> int:
     else:
         base_url = args.base_url
 
-    rates: dict[str, list[float]] = {"plain": [], "capo_cache": [], "capo_nocache": []}
+    kinds = ("plain", "capo_cache", "capo_nocache")
+    rates = {c: {k: [] for k in kinds} for c in args.concurrency}
     try:
-        run_plain(args, base_url, requests_for(min(8, args.requests), "warmup"))  # server warm-up
+        run_plain(args, base_url, requests_for(min(8, args.requests), "warmup"), 8)  # server warm-up
         with tempfile.TemporaryDirectory() as tmp:
-            for r in range(args.rounds):
-                for kind in ("plain", "capo_cache", "capo_nocache"):
-                    reqs = requests_for(args.requests, f"{r}-{kind}")
-                    if kind == "plain":
-                        count, secs = run_plain(args, base_url, reqs)
-                    else:
-                        count, secs = run_capo(args, base_url, reqs, tmp if kind == "capo_cache" else None)
-                    rates[kind].append(count / secs)
-                    print(f"round {r} {kind:13s} {count} critiques in {secs:6.2f} s = {count / secs:7.1f} critiques/s")
+            for c in args.concurrency:
+                for r in range(args.rounds):
+                    for kind in kinds:
+                        reqs = requests_for(args.requests, f"c{c}-{r}-{kind}")
+                        if kind == "plain":
+                            count, secs = run_plain(args, base_url, reqs, c)
+                        else:
+                            count, secs = run_capo(args, base_url, reqs, tmp if kind == "capo_cache" else None, c)
+                        rates[c][kind].append(count / secs)
+                        print(f"concurrency {c:3d} round {r} {kind:13s} {count} critiques in {secs:6.2f} s = "
+                              f"{count / secs:7.1f} critiques/s", flush=True)
     finally:
         if server is not None:
             server.stop()
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"median critiques/s: plain {med['plain']:.1f} | capo (cache on) {med['capo_cache']:.1f} | "
-          f"capo (no cache) {med['capo_nocache']:.1f}")
-    print(f"ratio capo/plain: cache on {med['capo_cache'] / med['plain']:.3f}, "
-          f"no cache {med['capo_nocache'] / med['plain']:.3f}  (goal >= 0.95; concurrency {args.concurrency}, "
-          f"n {args.n}, {args.requests} prompts x {args.max_tokens} tokens, {args.rounds} rounds)")
+    print(f"\nmedian critiques/s over {args.rounds} rounds (n {args.n}, {args.requests} prompts x {args.max_tokens} "
+          f"tokens per round; goal capo/plain >= 0.95)")
+    print("concurrency   plain  capo(cache)  capo(no cache)  ratio cache  ratio no cache")
+    for c in args.concurrency:
+        med = {k: statistics.median(v) for k, v in rates[c].items()}
+        print(f"{c:11d} {med['plain']:7.1f} {med['capo_cache']:12.1f} {med['capo_nocache']:15.1f} "
+              f"{med['capo_cache'] / med['plain']:12.3f} {med['capo_nocache'] / med['plain']:15.3f}")
     return 0
 
 
