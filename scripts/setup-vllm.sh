@@ -33,11 +33,12 @@ echo "[setup-vllm] installing $spec" >&2
 pip_ install -q "$spec"
 echo "[setup-vllm] removing torchvision torchaudio torchcodec triton (CUDA builds break import on CPU)" >&2
 pip_ uninstall -y -q torchvision torchaudio torchcodec triton || true
-# capo for `capo eval --backend vllm` (math-verify) and for TRL's use_vllm experiments (trl,
-# accelerate, datasets: docs/training.md#vllm-rollouts); these add packages only, none of them
+# capo for `capo eval --backend vllm` (math-verify) and for `capo train trl.use_vllm=true` (trl,
+# accelerate, datasets, matplotlib, tensorboard: docs/training.md#vllm-rollouts-on-cpu); these add packages only, none of them
 # moves vLLM's torch/transformers pins (checked with pip --dry-run).
 echo "[setup-vllm] installing capo (editable, --no-deps), math-verify, trl" >&2
-pip_ install -q "math-verify>=0.8,<1.0" "trl>=1.10,<1.17" "accelerate>=1.0" "datasets>=3.0"
+pip_ install -q "math-verify>=0.8,<1.0" "trl>=1.10,<1.17" "accelerate>=1.0" "datasets>=3.0" \
+  "matplotlib>=3.8" "tensorboard>=2.15"
 pip_ install -q --no-deps -e "$root"
 echo "[setup-vllm] checking that vllm and capo's vLLM back-end import" >&2
 "$py" -c "import vllm, vllm.entrypoints.openai.api_server, capo.eval.generation, math_verify; print('[setup-vllm] vllm', vllm.__version__)" >&2
