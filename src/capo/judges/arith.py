@@ -237,24 +237,20 @@ class _Parser:
         return value
 
     def expr(self) -> Fraction:
-        value = self.term()
-        while (t := self.peek()) is not None and t.kind == "op" and t.text in "+-":
-            self.i += 1
-            rhs = self.term()
-            value = value + rhs if t.text == "+" else value - rhs
-        return value
+        return self._left_assoc(self.term, "+-")
 
     def term(self) -> Fraction:
-        value = self.unary()
-        while (t := self.peek()) is not None and t.kind == "op" and t.text in "*/":
+        return self._left_assoc(self.unary, "*/")
+
+    def _left_assoc(self, operand, ops: str) -> Fraction:
+        """operand (op operand)* for the binary operators in `ops`, applied left to right."""
+        value = operand()
+        while (t := self.peek()) is not None and t.kind == "op" and t.text in ops:
             self.i += 1
-            rhs = self.unary()
-            if t.text == "*":
-                value = value * rhs
-            else:
-                if rhs == 0:
-                    raise _Unevaluable
-                value = value / rhs
+            rhs = operand()
+            if t.text == "/" and rhs == 0:
+                raise _Unevaluable
+            value = {"+": value.__add__, "-": value.__sub__, "*": value.__mul__, "/": value.__truediv__}[t.text](rhs)
         return value
 
     def unary(self) -> Fraction:

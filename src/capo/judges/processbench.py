@@ -15,12 +15,11 @@ the index of the EARLIEST wrong step). CAPO's judge predicts a SET of wrong step
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from capo.errors import CapoError
-from capo.jsonl import iter_jsonl
+from capo.jsonl import iter_jsonl, parse_json
 from capo.models.hub import hub_offline, hub_reachable
 
 SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
@@ -45,10 +44,7 @@ def _read_file(path: Path) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         return _validate([row for _, row in iter_jsonl(text, str(path))], str(path))
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CapoError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+    data = parse_json(text, str(path))
     if not isinstance(data, list):
         raise CapoError(f"{path}: expected a JSON list of items")
     return _validate(data, str(path))

@@ -124,6 +124,23 @@ class DataSection:
         "options of the procedural generator (arith: min_steps, max_steps, max_number)", default_factory=dict)
 
 
+# The exploit guards (docs/training.md#exploit-guards): the paper's rule first, then the guard.
+GUARD_HELP = {
+    "separators": "tokens between steps (blank lines): outside = no step, reward C*r_v only (the paper); "
+                  "next = they take the step they open, so a flagged step's separator is penalized too "
+                  "(closes the exploit the lab found: docs/results/lab)",
+    "process_groups": "groups whose responses get the process penalty: all (the paper) | with_correct = only "
+                      "groups holding a correct response (in an all-wrong group the penalty would otherwise "
+                      "reward saying nothing the judge can flag)",
+    "penalty": "shape of the process penalty: token = -P on every token of a flagged step (the paper) | "
+               "response = a flagged response loses P on average whatever its length or step count, "
+               "flagged tokens still P below its unflagged ones (padding cannot dilute the penalty)",
+    "unjudgeable": "a judged wrong response (r_v = 0) with zero steps, or in which the judge found nothing "
+                   "to check (the calculator: no arithmetic claim): ignore = no penalty (the paper) | "
+                   "flagged = every token penalized as a wrong step",
+}
+
+
 @_STRICT
 @dataclass
 class CapoSection:
@@ -136,22 +153,10 @@ class CapoSection:
     critique: Literal["all", "incorrect", "correct"] = _help(
         "which responses are sent to the judge (by their outcome r_v)", default="all")
     splitter: str = _help("step splitter: paragraph | line | marker:<regex>", default="paragraph")
-    separators: Literal["outside", "next"] = _help(
-        "tokens between steps (blank lines): outside = no step, reward C*r_v only (the paper); next = they "
-        "take the step they open, so a flagged step's separator is penalized too (closes the exploit the "
-        "lab found: docs/results/lab)", default="outside")
-    process_groups: Literal["all", "with_correct"] = _help(
-        "groups whose responses get the process penalty: all (the paper) | with_correct = only groups "
-        "holding a correct response (in an all-wrong group the penalty would otherwise reward saying "
-        "nothing the judge can flag)", default="all")
-    penalty: Literal["token", "response"] = _help(
-        "shape of the process penalty: token = -P on every token of a flagged step (the paper) | "
-        "response = a flagged response loses P on average whatever its length or step count, flagged "
-        "tokens still P below its unflagged ones (padding cannot dilute the penalty)", default="token")
-    unjudgeable: Literal["ignore", "flagged"] = _help(
-        "a judged wrong response (r_v = 0) with zero steps, or in which the judge found nothing to check "
-        "(the calculator: no arithmetic claim): ignore = no penalty (the paper) | flagged = every token "
-        "penalized as a wrong step", default="ignore")
+    separators: Literal["outside", "next"] = _help(GUARD_HELP["separators"], default="outside")
+    process_groups: Literal["all", "with_correct"] = _help(GUARD_HELP["process_groups"], default="all")
+    penalty: Literal["token", "response"] = _help(GUARD_HELP["penalty"], default="token")
+    unjudgeable: Literal["ignore", "flagged"] = _help(GUARD_HELP["unjudgeable"], default="ignore")
     reference_in_prompt: bool = _help("show the reference answer to the judge", default=True)
     eps: PositiveFloat = _help("epsilon of the token-group normalization", default=1e-6)
 
