@@ -107,19 +107,10 @@ def main(argv=None) -> int:
     server = None
     if args.start:
         sys.path.insert(0, str(ROOT / "tests"))  # the test suite's vLLM server manager (tests/support)
-        from support.vllm_server import VLLMServer
+        from support import start_named_vllm_server
 
-        if args.start == "tiny":
-            from capo.models.tiny import build_tiny_model
-
-            model_dir = build_tiny_model(ROOT / ".cache" / "test-models" / "tiny-qwen2-h64-l2-v512-s0",
-                                         arch="qwen2", hidden_size=64, num_layers=2, vocab_size=512, seed=0)
-        else:
-            from capo.models.smollm2 import smollm2_path
-
-            model_dir = smollm2_path()
         t0 = time.perf_counter()
-        server = VLLMServer(model_dir, args.start).start()
+        server = start_named_vllm_server(args.start)
         print(f"started vLLM ({args.start}) in {time.perf_counter() - t0:.0f} s at {server.base_url}")
         base_url, args.model = server.base_url, args.start
     elif not (args.base_url and args.model):

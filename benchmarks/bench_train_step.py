@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--judge", default="calculator", help="judge spec: calculator (default) | openai:<model> | hf:<path>")
     ap.add_argument("--base-url", default=None, help="OpenAI-compatible server of an openai:<model> judge")
+    ap.add_argument("--start", choices=["tiny", "smollm2"], default=None,
+                    help="start a vLLM CPU server for this judge model (sets --judge and --base-url)")
     ap.add_argument("--judge-max-tokens", type=int, default=256, help="max tokens per critique (LLM judges)")
     ap.add_argument("--beta", type=float, default=0.0, help="KL coefficient (> 0: TRL computes reference log-probs)")
     ap.add_argument("--kinds", nargs="+", default=["capo", "grpo", "trl"],
@@ -188,12 +190,30 @@ def main(argv=None) -> int:
                 "added_seconds": getattr(trainer, "added_seconds", [])[1:]}
 
     kinds = args.kinds
+    server = None
+    if args.start:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support's server manager
+        from support import start_named_vllm_server
+
+        server = start_named_vllm_server(args.start)
+        args.judge, args.base_url = f"openai:{args.start}", server.base_url
     judge_config = load_config(overrides=[f"judge.spec={args.judge}", f"capo.num_critiques={args.critiques}",
                                           f"judge.max_tokens={args.judge_max_tokens}"]
                                + ([f"judge.base_url={args.base_url}"] if args.base_url else []))
     judge = build_judge(judge_config)
     results: dict[str, dict] = {k: {"step_seconds": [], "credit_seconds": [], "added_seconds": [], "mean_length": [],
                                     "judge_seconds": [], "judge_wait_seconds": []} for k in kinds}
+    try:
+        results = run_all(run, kinds, results, args, inner)
+    finally:
+        if server is not None:
+            server.stop()
+    summarize(results, kinds, args, path, bf16)
+    return 0
+
+
+def run_all(run, kinds, results, args, inner):
+    """One untimed warm-up run, then `repeats` interleaved runs of every trainer."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,7 +231,12 @@ def main(argv=None) -> int:
                 print(f"run {r + 1}/{args.repeats} {kind:4s}: {len(got['step_seconds'])} timed steps, "
                       f"median {statistics.median(got['step_seconds']):.2f} s/step "
                       f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return results
 
+
+def summarize(results, kinds, args, path, bf16) -> None:
+    """Print the medians, ratios and judge share hidden; write them to --out."""
+    batch = args.prompts * args.generations
     med = {k: statistics.median(v["step_seconds"]) for k, v in results.items()}
     capo_kinds = [k for k in ("capo", "capo-sync") if k in kinds]
     credit = {k: statistics.median(results[k]["credit_seconds"]) for k in capo_kinds}
@@ -252,7 +277,6 @@ def main(argv=None) -> int:
     print(f"  identical completions across trainers: {summary['same_completions']}")
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

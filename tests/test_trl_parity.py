@@ -344,5 +344,5 @@ def test_judge_runs_while_trl_computes_reference_log_probs(tiny_model_dir, tmp_p
         assert wait < trainer._metrics["eval"]["judge/seconds"][-1]
     else:  # judged after TRL's step: every second of the judge is waited for
         assert judge_start > forward_calls[-1][1]
-        assert wait == trainer._metrics["eval"]["judge/seconds"][-1]
+        assert wait >= trainer._metrics["eval"]["judge/seconds"][-1]
     assert out["advantages"].abs().sum() > 0

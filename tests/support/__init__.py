@@ -37,6 +37,24 @@ def ensure_vllm_python() -> str:
     return str(python)
 
 
+def start_named_vllm_server(name: str):
+    """A started vLLM server (tests/support/vllm_server.VLLMServer) for `tiny` (the test suite's
+    tiny random model) or `smollm2` (the offline SmolLM2-135M-Instruct), served under that name."""
+    from .vllm_server import VLLMServer
+
+    if name == "tiny":
+        from capo.models.tiny import build_tiny_model
+
+        model_dir = build_tiny_model(TEST_MODELS / TINY_NAME, **TINY_SETTINGS)
+    elif name == "smollm2":
+        from capo.models.smollm2 import smollm2_path
+
+        model_dir = smollm2_path()
+    else:
+        raise ValueError(f"unknown model name {name!r}: tiny or smollm2")
+    return VLLMServer(model_dir, name).start()
+
+
 def reference_critiques(judge, aligned, problems, reference: str, n: int) -> list:
     """What the trainer should have asked the judge, recomputed independently: per response the
     wrong-step sets of its n critiques, or None for a response with no step (never critiqued)."""

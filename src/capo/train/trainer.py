@@ -297,13 +297,14 @@ class CapoGRPOTrainer(GRPOTrainer):
         local_rv = (torch.tensor([float(self.verifier(c, x["answer"])) for c, x in zip(step.completions, step.inputs)])
                     if self.estimator.judge == "answer" else step.rewards[local, 0])
         critiques, checkable = step.answer_critiques, None
-        wait = 0.0
+        wait = None  # seconds this step blocked on the step critiques (None: judged inside TRL's rewards)
+        t0 = time.perf_counter()
         if early is not None:
-            t0 = time.perf_counter()
             critiques, checkable = early.future.result()
             wait = time.perf_counter() - t0
         elif self.estimator.judge == "steps":
             critiques, checkable = self._critique_steps(aligned, step.inputs, local_rv.tolist())
+            wait = time.perf_counter() - t0
         rollout, critiques = self._gather_rollout(step, aligned, local_rv, groups, mask, critiques, checkable,
                                                   out["advantages"])
         # normalize_then_sum: TRL then scales by the batch std whatever scale_rewards says; so do we
@@ -365,15 +366,16 @@ class CapoGRPOTrainer(GRPOTrainer):
         return Rollout(aligned, outcomes.cpu(), reward, groups.tolist(), mask.cpu(), sequence_advantages.cpu(),
                        checkable), critiques
 
-    def _judge_metrics(self, calls: list[JudgeCall], wait: float = 0.0) -> dict[str, float]:
+    def _judge_metrics(self, calls: list[JudgeCall], wait: float | None = None) -> dict[str, float]:
         """Judge telemetry of this step's calls, summed over processes (seconds: the slowest).
         judge/wait_seconds: how long the step blocked on the judge (with overlap, the rest was hidden
-        behind TRL's own compute; without, it equals judge/seconds)."""
+        behind TRL's own compute; without, at least judge/seconds). A judge called inside TRL's
+        reward step (wait None) blocks for all its seconds."""
         if self.estimator.judge is None:
             return {}
         seconds = sum(c.seconds for c in calls)
         mine = (sum(c.result.num_failed for c in calls), sum(c.result.num_unparsable for c in calls),
-                seconds, {}, wait if self.overlap_judge and self.estimator.judge == "steps" else seconds)
+                seconds, {}, seconds if wait is None else wait)
         for c in calls:
             for reason, k in c.result.failures.items():
                 mine[3][reason] = mine[3].get(reason, 0) + k
