@@ -56,6 +56,15 @@ def _correct(run_dir: Path) -> list[bool] | None:
     return [bool(x) for x in json.loads(path.read_text())["correct"]]
 
 
+def _train_steps(run_dir: Path) -> list[dict]:
+    """The run's per-step training metrics (metrics.jsonl rows with a grad_norm)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if "grad_norm" in r]
+
+
 def hierarchical_ci(per_seed: list[list[bool]], resamples: int = 4000, seed: int = 0) -> tuple[float, float]:
     """95% interval of the mean accuracy, resampling seeds, then items within each seed."""
     rng = random.Random(seed)
@@ -110,9 +119,14 @@ def report(out: Path, seeds: list[int]) -> str:
         lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points")
     data["differences"] = diffs
     lines += ["", "Per run, held-out accuracy before and after training (the same 100 items; paired bootstrap "
-              "95% interval of the change; wall time of the whole `capo train` run):", "",
-              "| run | before | after | change (points) | 95% interval | interval above 0 | wall min |",
-              "|---|---|---|---|---|---|---|"]
+              "95% interval of the change; wall time of the whole `capo train` run). Informative steps: "
+              "optimizer steps with a non-zero gradient (the rest had every advantage 0: all-wrong or "
+              "all-right groups, or CAPO groups without process signal). Cut off: responses that hit "
+              "the token limit, in training (mean over steps) and in the held-out evaluation "
+              "(before -> after):", "",
+              "| run | before | after | change (points) | 95% interval | interval above 0 | informative steps "
+              "| cut off in training | held-out cut off | wall min |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for alg in ALGORITHMS:
         for s in seeds:
             path = out / f"{alg}-seed{s}" / "summary.json"
@@ -123,9 +137,14 @@ def report(out: Path, seeds: list[int]) -> str:
             if "difference" not in ev:
                 continue
             d = ev["difference"]
+            steps = _train_steps(out / f"{alg}-seed{s}")
+            informative = sum(1 for r in steps if r.get("grad_norm", 0) > 0)
+            clipped = statistics.fmean(r.get("completions/clipped_ratio", 0.0) for r in steps) if steps else 0.0
             lines.append(f"| {alg} seed {s} | {100 * ev['before']['accuracy']:.0f} % | {100 * ev['after']['accuracy']:.0f} % "
                          f"| {100 * d['difference']:+.1f} | [{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}] "
-                         f"| {'yes' if d['ci95'][0] > 0 else 'no'} | {summary['seconds']['total'] / 60:.1f} |")
+                         f"| {'yes' if d['ci95'][0] > 0 else 'no'} | {informative} of {len(steps)} "
+                         f"| {100 * clipped:.0f} % | {100 * ev['before'].get('truncated_rate', 0):.0f} -> "
+                         f"{100 * ev['after'].get('truncated_rate', 0):.0f} % | {summary['seconds']['total'] / 60:.1f} |")
     for alg in ALGORITHMS:
         for s in seeds:
             summary = out / f"{alg}-seed{s}" / "summary.json"
