@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig
 from capo.eval.prompting import format_prompt
 from capo.judges import make_judge
+from capo.train.config import PAPER_RULE
 from capo.train.trainer import CapoGRPOTrainer, CreditSettings
 
 model_dir, out = sys.argv[1], sys.argv[2]
@@ -46,7 +47,7 @@ class Recorder(CapoGRPOTrainer):
 
 trainer = Recorder(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=ds,
                    processing_class=tok, algorithm="capo", judge=make_judge("calculator"),
-                   credit=CreditSettings(num_critiques=2))
+                   credit=CreditSettings(num_critiques=2, **PAPER_RULE))
 trainer.train()
 '''
 

@@ -100,9 +100,10 @@ def test_trl_loss_uses_per_token_advantages(tiny_model_dir, tmp_path, loss_type)
 
 def test_capo_trainer_returns_token_level_advantages_from_capo_credit(boxer, tmp_path):
     from capo.judges import make_judge
+    from capo.train.config import PAPER_RULE
     from capo.train.trainer import CapoGRPOTrainer, CreditSettings
 
-    credit = CreditSettings(C=2.0, P=1.0, vote="intersection", num_critiques=2)
+    credit = CreditSettings(C=2.0, P=1.0, vote="intersection", num_critiques=2, **PAPER_RULE)
     trainer = _trainer(boxer, tmp_path, "dapo", cls=CapoGRPOTrainer, algorithm="capo",
                        judge=make_judge("calculator"), credit=credit)
     trainer.model.eval()
@@ -147,10 +148,11 @@ class _ScriptedJudge:
 
 def test_genorm_rewards_and_unscorable_responses(boxer, tmp_path):
     from capo.rewards import sequence_group_advantages
+    from capo.train.config import PAPER_RULE
     from capo.train.trainer import CapoGRPOTrainer, CreditSettings
 
     trainer = _trainer(boxer, tmp_path, "dapo", cls=CapoGRPOTrainer, algorithm="genorm", judge=_ScriptedJudge(),
-                       credit=CreditSettings(num_critiques=3))
+                       credit=CreditSettings(num_critiques=3, **PAPER_RULE))
     trainer.model.eval()
     batch = [trainer.train_dataset[i] for i in (0, 0, 0, 0, 1, 1, 1, 1)]
     torch.manual_seed(5)

@@ -18,6 +18,7 @@ from capo.credit import CreditConfig, align_batch, assign_credit
 from capo.errors import CapoError
 from capo.eval.prompting import format_prompt, user_message
 from capo.judges import make_judge
+from capo.train.config import PAPER_RULE
 from capo.train.trainer import CapoGRPOTrainer, CreditSettings
 from capo.verify import MathVerifier
 
@@ -70,7 +71,7 @@ def make_trainer(model_dir, tmp_path, algorithm="capo", conversational=False, cr
     return CapoGRPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=ds,
                            processing_class=tok, algorithm=algorithm,
                            judge=None if algorithm == "grpo" else RecordingJudge(),
-                           credit=credit or CreditSettings(C=C, P=P, vote="intersection", num_critiques=2),
+                           credit=credit or CreditSettings(C=C, P=P, vote="intersection", num_critiques=2, **PAPER_RULE),
                            **({"reward_funcs": reward_funcs} if reward_funcs else {}), **(trainer_kwargs or {}))
 
 
@@ -256,7 +257,8 @@ def shows_work(completions, **_):
 
 
 def test_extra_reward_funcs_join_the_outcome_term(tiny_model_dir, tmp_path):
-    credit_settings = CreditSettings(C=C, P=P, vote="intersection", num_critiques=2, critique="correct")
+    credit_settings = CreditSettings(C=C, P=P, vote="intersection", num_critiques=2, critique="correct",
+                                     **PAPER_RULE)
     trainer = make_trainer(tiny_model_dir, tmp_path, credit=credit_settings, reward_funcs=[shows_work],
                            reward_weights=[1.0, 0.5])
     out, ids = run(trainer)

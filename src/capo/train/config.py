@@ -141,9 +141,16 @@ GUARD_HELP = {
 }
 
 
+# The paper's credit rule: each exploit guard at its first value (configs/paper-*.yaml).
+PAPER_RULE = {"separators": "outside", "process_groups": "all", "penalty": "token", "unjudgeable": "ignore"}
+
+
 @_STRICT
 @dataclass
 class CapoSection:
+    # The exploit guards default to `capo train`'s choice, so that the trainer used as a library
+    # (CreditSettings()) is not open to the exploits the paper's rule invites; the paper's rule
+    # is each guard's first value (configs/paper-*.yaml set it).
     C: NonNegativeFloat = _help("W_whole: token reward C * r_v for the outcome", default=2.0)
     P: NonNegativeFloat = _help("W_process: penalty P * w on tokens of steps the judges flag", default=1.0)
     vote: Literal["union", "intersection", "majority", "average"] = _help(
@@ -153,10 +160,10 @@ class CapoSection:
     critique: Literal["all", "incorrect", "correct"] = _help(
         "which responses are sent to the judge (by their outcome r_v)", default="all")
     splitter: str = _help("step splitter: paragraph | line | marker:<regex>", default="paragraph")
-    separators: Literal["outside", "next"] = _help(GUARD_HELP["separators"], default="outside")
-    process_groups: Literal["all", "with_correct"] = _help(GUARD_HELP["process_groups"], default="all")
+    separators: Literal["outside", "next"] = _help(GUARD_HELP["separators"], default="next")
+    process_groups: Literal["all", "with_correct"] = _help(GUARD_HELP["process_groups"], default="with_correct")
     penalty: Literal["token", "response"] = _help(GUARD_HELP["penalty"], default="token")
-    unjudgeable: Literal["ignore", "flagged"] = _help(GUARD_HELP["unjudgeable"], default="ignore")
+    unjudgeable: Literal["ignore", "flagged"] = _help(GUARD_HELP["unjudgeable"], default="flagged")
     reference_in_prompt: bool = _help("show the reference answer to the judge", default=True)
     eps: PositiveFloat = _help("epsilon of the token-group normalization", default=1e-6)
 
