@@ -65,8 +65,9 @@ def _train_steps(run_dir: Path) -> list[dict]:
     return [r for r in rows if "grad_norm" in r]
 
 
-def hierarchical_ci(per_seed: list[list[bool]], resamples: int = 4000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the mean accuracy, resampling seeds, then items within each seed."""
+def hierarchical_ci(per_seed: list[list[int]], resamples: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the mean over seeds of per-item values (accuracy: bools; paired
+    differences: -1/0/1), resampling seeds, then items within each seed."""
     rng = random.Random(seed)
     stats = []
     for _ in range(resamples):
@@ -108,15 +109,19 @@ def report(out: Path, seeds: list[int]) -> str:
         data["algorithms"][alg] = {"per_seed": dict(zip(map(str, done), accs))}
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Per seed, CAPO - GRPO on the same held-out items (paired bootstrap 95% interval):", ""]
-    diffs = []
+    diffs, paired = [], []
     for s in seeds:
         a, b = correct["capo"].get(s), correct["grpo"].get(s)
         if a is not None and b is not None and len(a) == len(b):
             d, lo, hi = paired_ci(a, b, seed=s)
             diffs.append(d)
+            paired.append([int(x) - int(y) for x, y in zip(a, b, strict=True)])
             lines.append(f"- seed {s}: {100 * d:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]")
     if diffs:
-        lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points")
+        lo, hi = hierarchical_ci(paired)
+        lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] (95% interval resampling seeds, then items)")
+        data["difference_ci95"] = [lo, hi]
     data["differences"] = diffs
     lines += ["", "Per run, held-out accuracy before and after training (the same 100 items; paired bootstrap "
               "95% interval of the change; wall time of the whole `capo train` run). Informative steps: "
