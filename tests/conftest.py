@@ -9,15 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import TEST_LOGS, TEST_MODELS, TINY_NAME, TINY_SETTINGS, ensure_vllm_python
+from support import TEST_LOGS, ensure_vllm_python, tiny_model_path
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A tiny random Qwen2 model + byte-level BPE tokenizer (cached in .cache/test-models)."""
-    from capo.models.tiny import build_tiny_model
-
-    return build_tiny_model(TEST_MODELS / TINY_NAME, **TINY_SETTINGS)
+    return tiny_model_path()
 
 
 @pytest.fixture(scope="session")

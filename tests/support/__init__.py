@@ -37,15 +37,21 @@ def ensure_vllm_python() -> str:
     return str(python)
 
 
+def tiny_model_path() -> Path:
+    """The test suite's tiny random Qwen2 model + byte-level BPE tokenizer (built once, cached in
+    .cache/test-models)."""
+    from capo.models.tiny import build_tiny_model
+
+    return build_tiny_model(TEST_MODELS / TINY_NAME, **TINY_SETTINGS)
+
+
 def start_named_vllm_server(name: str):
     """A started vLLM server (tests/support/vllm_server.VLLMServer) for `tiny` (the test suite's
     tiny random model) or `smollm2` (the offline SmolLM2-135M-Instruct), served under that name."""
     from .vllm_server import VLLMServer
 
     if name == "tiny":
-        from capo.models.tiny import build_tiny_model
-
-        model_dir = build_tiny_model(TEST_MODELS / TINY_NAME, **TINY_SETTINGS)
+        model_dir = tiny_model_path()
     elif name == "smollm2":
         from capo.models.smollm2 import smollm2_path
 
