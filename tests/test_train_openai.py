@@ -30,7 +30,9 @@ def test_capo_with_openai_judge_on_vllm(vllm_tiny_server, tiny_model_dir, tmp_pa
         assert r["judge/seconds"] > 0
         # a random tiny judge: critiques come back (no transport failures) but few parse
         assert r["judge/failures"] + r["judge/parse_failures"] <= r["judge/judged"] * n
-        assert r["judge/failures"] == 0
+        # an empty critique is an answer, not a transport failure: the random judge samples its
+        # stop token first with p ~ 0.0016 (1/512 vocabulary), so 48 critiques hit one ~8 % of runs
+        assert r["judge/failures"] - r.get("judge/failed/empty", 0.0) == 0, r
     assert any(not torch.equal(a, b) for a, b in zip(state_dict(boxer).values(), state_dict(run / "final").values()))
 
     # resume for one more step against the same server

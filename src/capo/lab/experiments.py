@@ -142,9 +142,9 @@ def _noise(_: LabSettings) -> list[tuple[str, RunSpec]]:
 
 
 def _guards(_: LabSettings) -> list[tuple[str, RunSpec]]:
-    """Each exploit guard (capo.credit) on top of separators=next, under the oracle and under a
-    judge that also flags correct steps (false flags are what turned the separator leak into a
-    collapse in `noise`)."""
+    """Each exploit guard (capo.credit) on top of separators=next, and the combination `capo train`
+    ships, under the oracle and under a judge that also flags correct steps (false flags are what
+    turned the separator leak into a collapse in `noise`)."""
     rows = [("GRPO-Rule", RunSpec("grpo"))]
     # the noisy judge first: an interrupted run then has the more telling half
     for judge, tag in (("noisy:ff=0.3,miss=0.3", "ff .3 miss .3"), ("oracle", "oracle")):
@@ -154,7 +154,10 @@ def _guards(_: LabSettings) -> list[tuple[str, RunSpec]]:
                  (f"{tag}: + process_groups=with_correct", replace(base, process_groups="with_correct")),
                  (f"{tag}: + penalty=response", replace(base, penalty="response")),
                  (f"{tag}: + unjudgeable=flagged", replace(base, unjudgeable="flagged")),
-                 (f"{tag}: + critique=correct", replace(base, critique="correct"))]
+                 (f"{tag}: + critique=correct", replace(base, critique="correct")),
+                 # what `capo train` ships (capo.train.config.CapoSection): the guards together
+                 (f"{tag}: shipped default (with_correct + unjudgeable=flagged)",
+                  replace(base, process_groups="with_correct", unjudgeable="flagged"))]
     return rows
 
 
