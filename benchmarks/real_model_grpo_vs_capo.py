@@ -84,7 +84,29 @@ def paired_ci(a: list[bool], b: list[bool], resamples: int = 4000, seed: int = 0
     return statistics.fmean(diffs), boots[int(0.025 * resamples)], boots[int(0.975 * resamples) - 1]
 
 
-def report(out: Path, seeds: list[int]) -> str:
+def compare_capo(out: Path, baseline: Path, seeds: list[int]) -> tuple[list[str], dict]:
+    """CAPO here minus CAPO of another --out folder (another credit setting), paired per seed on
+    the same held-out items, and over seeds (seeds, then items, resampled)."""
+    lines = ["", f"Per seed, CAPO here - CAPO of {baseline} on the same held-out items (paired bootstrap "
+             "95% interval):", ""]
+    diffs, paired = [], []
+    for s in seeds:
+        a, b = _correct(out / f"capo-seed{s}"), _correct(baseline / f"capo-seed{s}")
+        if a is not None and b is not None and len(a) == len(b):
+            d, lo, hi = paired_ci(a, b, seed=s)
+            diffs.append(d)
+            paired.append([int(x) - int(y) for x, y in zip(a, b, strict=True)])
+            lines.append(f"- seed {s}: {100 * d:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+    data: dict = {"baseline": str(baseline), "differences": diffs}
+    if diffs:
+        lo, hi = hierarchical_ci(paired)
+        lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] (95% interval resampling seeds, then items)")
+        data["difference_ci95"] = [lo, hi]
+    return lines, data
+
+
+def report(out: Path, seeds: list[int], baseline: Path | None = None) -> str:
     lines = ["# GRPO-Rule vs CAPO (calculator judge) on SmolLM2-135M-Instruct, `capo train` default task", ""]
     data: dict = {"seeds": seeds, "algorithms": {}}
     correct = {alg: {s: _correct(out / f"{alg}-seed{s}") for s in seeds} for alg in ALGORITHMS}
@@ -123,6 +145,9 @@ def report(out: Path, seeds: list[int]) -> str:
                      f"[{100 * lo:+.1f}, {100 * hi:+.1f}] (95% interval resampling seeds, then items)")
         data["difference_ci95"] = [lo, hi]
     data["differences"] = diffs
+    if baseline is not None:
+        more, data["capo_vs_baseline"] = compare_capo(out, baseline, seeds)
+        lines += more
     lines += ["", "Per run, held-out accuracy before and after training (the same 100 items; paired bootstrap "
               "95% interval of the change; wall time of the whole `capo train` run). Informative steps: "
               "optimizer steps with a non-zero gradient (the rest had every advantage 0: all-wrong or "
@@ -175,13 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--algorithms", nargs="+", choices=list(ALGORITHMS), default=list(ALGORITHMS),
                         help="run only these (two processes, one per algorithm, share the machine's cores)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also report CAPO here minus CAPO in this earlier --out folder (another credit "
+                             "setting, e.g. `-- capo.process_groups=all` vs the default), paired per seed")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for seed in args.seeds:  # interleaved, so a partial run still compares like with like
             for alg in args.algorithms:
                 run_one(alg, seed, args.out, extra)
-    print(report(args.out, args.seeds))
+    print(report(args.out, args.seeds, args.baseline))
     return 0
 
 

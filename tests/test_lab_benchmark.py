@@ -40,3 +40,19 @@ def test_report_from_run_folders(tmp_path):
 def test_missing_runs_are_reported_not_fatal(tmp_path):
     text = _load().report(tmp_path, [0, 1])
     assert "| grpo | 0 | n/a |" in text
+
+
+def test_capo_against_a_baseline_folder_is_paired_by_seed(tmp_path):
+    bench = _load()
+    for folder, base in (("new", 0.5), ("old", 0.45)):
+        for seed in (0, 1):
+            run = tmp_path / folder / f"capo-seed{seed}"
+            run.mkdir(parents=True)
+            n_right = int(100 * base) + seed
+            correct = [i < n_right for i in range(100)]
+            (run / "eval_after.json").write_text(json.dumps({"accuracy": n_right / 100, "correct": correct}))
+    text = bench.report(tmp_path / "new", [0, 1], baseline=tmp_path / "old")
+    assert "- seed 0: +5.0 points" in text and "- seed 1: +5.0 points" in text
+    data = json.loads((tmp_path / "new" / "report.json").read_text())["capo_vs_baseline"]
+    assert data["differences"] == [0.05, 0.05]
+    assert data["difference_ci95"][0] > 0  # every item pair agrees in direction
