@@ -77,5 +77,16 @@ def test_separators_join_the_step_they_open(smollm2_dir):
     outside, nxt = (align_batch(tok, [ids], separators=m)[0].token_steps for m in ("outside", "next"))
     assert OUTSIDE in outside[:-2] and OUTSIDE not in nxt[: nxt.index(1)]  # the blank line now opens step 1
     assert nxt[-1] == OUTSIDE  # EOS after the last step stays outside
+    last = align_batch(tok, [ids], separators="next_and_last")[0].token_steps
+    # the trailing blank line and EOS close step 1; nothing else moves
+    assert OUTSIDE not in last and all(a == b or (a == 1 and b == OUTSIDE) for a, b in zip(last, nxt))
     with pytest.raises(ValueError, match="separators mode"):
         align_batch(tok, [ids], separators="previous")
+
+
+def test_trailing_tokens_join_the_last_step():
+    from capo.alignment import trailing_tokens_join_last_step
+
+    assert trailing_tokens_join_last_step([0, 0, 1, -1, -1]) == [0, 0, 1, 1, 1]
+    assert trailing_tokens_join_last_step([-1, 0, -1, 1]) == [-1, 0, -1, 1]  # only after the last step
+    assert trailing_tokens_join_last_step([-1, -1]) == [-1, -1]  # no step: nothing to join

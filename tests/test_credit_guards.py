@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from capo.alignment import separators_join_next_step
+from capo.alignment import separators_join_next_step, trailing_tokens_join_last_step
 from capo.credit import AlignedResponse, CreditConfig, assign_credit, select_for_critique
 from capo.rewards import response_invariant_rewards
 from capo.steps import Step
@@ -43,6 +43,28 @@ def test_separators_next_stops_blank_line_padding():
             return response(separators_join_next_step(steps) if separators == "next" else steps)
         honest, exploit = credit([align(HONEST), align(padded)], [0.0, 0.0], [[FLAG_STEP_1], [FLAG_STEP_1]])
         assert (exploit > honest + 1e-6) is exploit_wins, (separators, honest, exploit)
+
+
+def test_separators_next_and_last_removes_the_stop_early_push():
+    # all-wrong group, process penalty on (process_groups="all"), one flagged step each (what
+    # SmolLM2 wrote): a response that stops (its last token, EOS, lies after the step) and one cut
+    # off at the token limit
+    stops, cut_off = [0, 0, 0, -1], [0, 0, 0, 0]
+    flag_step_0 = frozenset({0})
+    for separators in ("next", "next_and_last"):
+        def align(steps):
+            steps = separators_join_next_step(steps)
+            return response(trailing_tokens_join_last_step(steps) if separators == "next_and_last" else steps)
+        out = assign_credit([align(stops), align(cut_off)], [0.0, 0.0], [0, 0], [[flag_step_0], [flag_step_0]],
+                            torch.ones(2, 4), CreditConfig())  # separators act in the alignment above
+        eos, others = float(out.advantages[0, -1]), torch.cat([out.advantages[0, :-1], out.advantages[1]])
+        stopper, truncated = (float(a.mean()) for a in out.advantages)
+        if separators == "next":  # the exploit: EOS earns C*r_v = 0 > -P, the group's best token
+            assert eos > 0 and eos > float(others.max()) + 1e-6
+            assert stopper > truncated + 1e-6
+        else:  # the EOS is as wrong as the flagged step it closes
+            assert torch.allclose(out.advantages, out.advantages[0, 0])
+            assert abs(stopper - truncated) < 1e-6
 
 
 def test_process_groups_with_correct_removes_the_say_nothing_push():

@@ -162,6 +162,23 @@ def separators_join_next_step(token_steps: Sequence[int]) -> list[int]:
     return out
 
 
+def trailing_tokens_join_last_step(token_steps: Sequence[int]) -> list[int]:
+    """Give the tokens after the last step (trailing blank lines, EOS) the last step's index.
+
+    Why: outside every step, the EOS token of a flagged response gets C*r_v = 0 while its steps get
+    -P, so in an all-wrong group (process_groups="all") it earns the largest advantage in the group:
+    a push to stop early, whatever the response says. On SmolLM2 one run learned to stop before
+    writing an answer (docs/results/real-model-pg-all).
+    """
+    out = list(token_steps)
+    last = next((s for s in reversed(out) if s != OUTSIDE), OUTSIDE)
+    for k in range(len(out) - 1, -1, -1):
+        if out[k] != OUTSIDE:
+            break
+        out[k] = last
+    return out
+
+
 def align_response(tokenizer, token_ids: Sequence[int], split):
     """Decode, split and align in one pass: returns (text, steps, step_id_per_token).
 

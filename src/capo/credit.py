@@ -11,6 +11,9 @@ without better reasoning gets found. Each guard closes one (measured in docs/res
     separators="next"          blank lines between steps take the step they open, so they are
                                penalized with it (under "outside", the paper's rule, padding with
                                blank lines earns C*r_v on tokens no judge can flag)
+    separators="next_and_last" also the tokens after the last step (EOS) take the last step: outside
+                               it, a flagged response's EOS earns the group's largest advantage in
+                               an all-wrong group (process_groups="all"), a push to stop early
     process_groups="with_correct"
                                the process penalty applies only in groups with a correct response:
                                in an all-wrong group "flag fewer steps" is otherwise the only
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from capo.alignment import align_response, separators_join_next_step
+from capo.alignment import align_response, separators_join_next_step, trailing_tokens_join_last_step
 from capo.rewards import PENALTY_SHAPES, SCALES, capo_advantages, group_index, step_weights_to_tokens
 from capo.steps import Step, compile_splitter
 from capo.voting import Vote, vote
@@ -71,7 +74,7 @@ class CreditBatch:
     stats: dict[str, float]
 
 
-SEPARATOR_MODES = ("outside", "next")
+SEPARATOR_MODES = ("outside", "next", "next_and_last")
 PROCESS_GROUPS = ("all", "with_correct")
 UNJUDGEABLE = ("ignore", "flagged")
 CRITIQUE_WHICH = ("all", "incorrect", "correct")
@@ -90,14 +93,20 @@ def select_for_critique(aligned: Sequence[AlignedResponse], outcomes: Sequence[f
 def align_batch(tokenizer, completion_ids: Sequence[Sequence[int]], splitter: str = "paragraph",
                 separators: str = "outside") -> list[AlignedResponse]:
     """Align each completion. separators="outside" (the paper): tokens between steps belong to no
-    step; "next": they take the step they open (see alignment.separators_join_next_step)."""
+    step; "next": they take the step they open (see alignment.separators_join_next_step);
+    "next_and_last": also the tokens after the last step (EOS) take the last step, so no token of
+    a response with steps is outside (alignment.trailing_tokens_join_last_step)."""
     if separators not in SEPARATOR_MODES:
         raise ValueError(f"unknown separators mode {separators!r}; choose from {', '.join(SEPARATOR_MODES)}")
     split = compile_splitter(splitter)
     out = []
     for ids in completion_ids:
         text, steps, owners = align_response(tokenizer, ids, split)
-        out.append(AlignedResponse(text, steps, separators_join_next_step(owners) if separators == "next" else owners))
+        if separators in ("next", "next_and_last"):
+            owners = separators_join_next_step(owners)
+        if separators == "next_and_last":
+            owners = trailing_tokens_join_last_step(owners)
+        out.append(AlignedResponse(text, steps, owners))
     return out
 
 

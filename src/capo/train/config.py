@@ -128,7 +128,8 @@ class DataSection:
 GUARD_HELP = {
     "separators": "tokens between steps (blank lines): outside = no step, reward C*r_v only (the paper); "
                   "next = they take the step they open, so a flagged step's separator is penalized too "
-                  "(closes the exploit the lab found: docs/results/lab)",
+                  "(closes the exploit the lab found: docs/results/lab) | next_and_last = also the tokens after "
+                  "the last step (EOS) take the last step (closes the stop-early push of process_groups=all)",
     "process_groups": "groups whose responses get the process penalty: all (the paper) | with_correct = only "
                       "groups holding a correct response (in an all-wrong group the penalty would otherwise "
                       "reward saying nothing the judge can flag)",
@@ -160,7 +161,7 @@ class CapoSection:
     critique: Literal["all", "incorrect", "correct"] = _help(
         "which responses are sent to the judge (by their outcome r_v)", default="all")
     splitter: str = _help("step splitter: paragraph | line | marker:<regex>", default="paragraph")
-    separators: Literal["outside", "next"] = _help(GUARD_HELP["separators"], default="next")
+    separators: Literal["outside", "next", "next_and_last"] = _help(GUARD_HELP["separators"], default="next")
     process_groups: Literal["all", "with_correct"] = _help(GUARD_HELP["process_groups"], default="with_correct")
     penalty: Literal["token", "response"] = _help(GUARD_HELP["penalty"], default="token")
     unjudgeable: Literal["ignore", "flagged"] = _help(GUARD_HELP["unjudgeable"], default="flagged")
