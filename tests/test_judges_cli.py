@@ -78,9 +78,9 @@ def test_critique_guards_follow_the_flags(tmp_path, tiny_model_dir):
 
     honest, bare = advantages("--process-groups", "all", "--unjudgeable", "ignore", "--separators", "outside")
     assert bare > 0 > honest  # the paper's rule: saying nothing checkable wins
-    honest, bare = advantages("--process-groups", "all")  # unjudgeable=flagged (default)
+    honest, bare = advantages()  # the default: unjudgeable=flagged, process_groups=all
     assert bare < honest
-    assert advantages() == [0.0, 0.0]  # the default: no process signal in an all-wrong group
+    assert advantages("--process-groups", "with_correct") == [0.0, 0.0]  # no process signal here
 
 
 def test_critique_tokenizer_needs_an_outcome(tmp_path, tiny_model_dir, capsys):

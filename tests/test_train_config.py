@@ -195,7 +195,8 @@ def test_trainer_credit_settings_are_the_capo_section():
 
     assert CreditSettings is CapoSection
     guards = load_config().capo.credit_config()
-    assert (guards.process_groups, guards.unjudgeable) == ("with_correct", "flagged")
+    assert (guards.process_groups, guards.unjudgeable) == ("all", "flagged")
+    assert load_config().capo.separators == "next_and_last"
 
 
 def test_strict_types_and_empty_sections(tmp_path):

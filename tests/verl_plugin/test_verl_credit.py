@@ -22,7 +22,7 @@ from capo.verl.records import decode_record, dense_credit
 from capo.verl.settings import CapoSettings
 
 PAPER = {"separators": "outside", "process_groups": "all", "penalty": "token", "unjudgeable": "ignore"}
-DEFAULT = {"separators": "next", "process_groups": "with_correct", "penalty": "token", "unjudgeable": "flagged"}
+DEFAULT = {"separators": "next_and_last", "process_groups": "all", "penalty": "token", "unjudgeable": "flagged"}
 
 
 def manager_for(tokenizer, capo: dict, estimator: str = "capo", judge=None):

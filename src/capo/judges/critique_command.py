@@ -44,11 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--C", type=float, default=2.0, help="W_whole, weight of the outcome reward (default: 2)")
     parser.add_argument("--P", type=float, default=1.0, help="W_process, penalty on wrong-step tokens (default: 1)")
     # the exploit guards of capo.credit, with `capo train`'s defaults (docs/training.md#exploit-guards)
-    parser.add_argument("--separators", choices=("outside", "next", "next_and_last"), default="next",
+    parser.add_argument("--separators", choices=("outside", "next", "next_and_last"), default="next_and_last",
                         help="tokens between steps: outside = no step (the paper) | next = the step they open "
-                             "| next_and_last = also the tokens after the last step (EOS) take the last step (default: next)")
-    parser.add_argument("--process-groups", choices=("all", "with_correct"), default="with_correct",
-                        help="groups that get the process penalty (default: with_correct; the paper: all)")
+                             "| next_and_last = also the tokens after the last step (EOS) take the last step (default: next_and_last)")
+    parser.add_argument("--process-groups", choices=("all", "with_correct"), default="all",
+                        help="groups that get the process penalty (default and the paper: all)")
     parser.add_argument("--penalty", choices=("token", "response"), default="token",
                         help="penalty shape: token (the paper) | response (step-count invariant) (default: token)")
     parser.add_argument("--unjudgeable", choices=("ignore", "flagged"), default="flagged",

@@ -161,8 +161,8 @@ class CapoSection:
     critique: Literal["all", "incorrect", "correct"] = _help(
         "which responses are sent to the judge (by their outcome r_v)", default="all")
     splitter: str = _help("step splitter: paragraph | line | marker:<regex>", default="paragraph")
-    separators: Literal["outside", "next", "next_and_last"] = _help(GUARD_HELP["separators"], default="next")
-    process_groups: Literal["all", "with_correct"] = _help(GUARD_HELP["process_groups"], default="with_correct")
+    separators: Literal["outside", "next", "next_and_last"] = _help(GUARD_HELP["separators"], default="next_and_last")
+    process_groups: Literal["all", "with_correct"] = _help(GUARD_HELP["process_groups"], default="all")
     penalty: Literal["token", "response"] = _help(GUARD_HELP["penalty"], default="token")
     unjudgeable: Literal["ignore", "flagged"] = _help(GUARD_HELP["unjudgeable"], default="flagged")
     reference_in_prompt: bool = _help("show the reference answer to the judge", default=True)

@@ -4,7 +4,7 @@ Its keys are `capo train`'s: the `capo` section's keys (C, P, vote, num_critique
 separators, process_groups, penalty, unjudgeable, ...) and, under capo.judge, the `judge`
 section's keys (spec, base_url, temperature, concurrency, timeout, deadline, cache, ...). A key
 left out takes the value of `capo train` with no arguments (src/capo/configs/default.yaml: the
-exploit guards separators=next, process_groups=with_correct, unjudgeable=flagged), so the two
+exploit guards separators=next_and_last, unjudgeable=flagged), so the two
 trainers cannot drift apart.
 """
 
