@@ -122,7 +122,7 @@ def test_list_keys_shows_the_values_a_run_uses(tmp_path, capsys):
     assert capo_main(["train", "--list-keys"]) == 0
     keys = listed_keys(capsys.readouterr().out)
     assert keys["run.save_total_limit"] == "1" and keys["run.eval_max_new_tokens"] == "64"  # drifted before
-    assert keys["capo.separators"] == "'next'" and keys["trl.learning_rate"] == "3e-05"
+    assert keys["capo.separators"] == "'next_and_last'" and keys["trl.learning_rate"] == "3e-05"
     cfg = tmp_path / "c.yaml"
     cfg.write_text("capo:\n  P: 0.5\n")
     args = [str(cfg), "capo.vote=union", "-o", str(tmp_path / "run")]

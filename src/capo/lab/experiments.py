@@ -155,8 +155,8 @@ def _guards(_: LabSettings) -> list[tuple[str, RunSpec]]:
                  (f"{tag}: + penalty=response", replace(base, penalty="response")),
                  (f"{tag}: + unjudgeable=flagged", replace(base, unjudgeable="flagged")),
                  (f"{tag}: + critique=correct", replace(base, critique="correct")),
-                 # what `capo train` ships (capo.train.config.CapoSection): the guards together
-                 (f"{tag}: shipped default (with_correct + unjudgeable=flagged)",
+                 # the guards `capo train` shipped until 2026-12-02, together
+                 (f"{tag}: with_correct + unjudgeable=flagged (default until 2026-12-02)",
                   replace(base, process_groups="with_correct", unjudgeable="flagged"))]
     return rows
 
