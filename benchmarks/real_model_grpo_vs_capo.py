@@ -84,26 +84,23 @@ def paired_ci(a: list[bool], b: list[bool], resamples: int = 4000, seed: int = 0
     return statistics.fmean(diffs), boots[int(0.025 * resamples)], boots[int(0.975 * resamples) - 1]
 
 
-def compare_capo(out: Path, baseline: Path, seeds: list[int]) -> tuple[list[str], dict]:
-    """CAPO here minus CAPO of another --out folder (another credit setting), paired per seed on
-    the same held-out items, and over seeds (seeds, then items, resampled)."""
-    lines = ["", f"Per seed, CAPO here - CAPO of {baseline} on the same held-out items (paired bootstrap "
-             "95% interval):", ""]
-    diffs, paired = [], []
+def paired_differences(a_runs: dict, b_runs: dict, seeds: list[int]) -> tuple[list[str], list[float], tuple | None]:
+    """a - b per seed on the same held-out items (paired bootstrap 95% interval), then the mean over
+    seeds (seeds, then items, resampled). a_runs, b_runs: seed -> per-item correctness or None."""
+    lines, diffs, paired = [], [], []
     for s in seeds:
-        a, b = _correct(out / f"capo-seed{s}"), _correct(baseline / f"capo-seed{s}")
+        a, b = a_runs.get(s), b_runs.get(s)
         if a is not None and b is not None and len(a) == len(b):
             d, lo, hi = paired_ci(a, b, seed=s)
             diffs.append(d)
             paired.append([int(x) - int(y) for x, y in zip(a, b, strict=True)])
             lines.append(f"- seed {s}: {100 * d:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]")
-    data: dict = {"baseline": str(baseline), "differences": diffs}
-    if diffs:
-        lo, hi = hierarchical_ci(paired)
-        lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points "
-                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] (95% interval resampling seeds, then items)")
-        data["difference_ci95"] = [lo, hi]
-    return lines, data
+    if not diffs:
+        return lines, diffs, None
+    lo, hi = hierarchical_ci(paired)
+    lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points "
+                 f"[{100 * lo:+.1f}, {100 * hi:+.1f}] (95% interval resampling seeds, then items)")
+    return lines, diffs, (lo, hi)
 
 
 def report(out: Path, seeds: list[int], baseline: Path | None = None) -> str:
@@ -130,24 +127,18 @@ def report(out: Path, seeds: list[int], baseline: Path | None = None) -> str:
             row = [alg, "0", "n/a", "n/a", "n/a"]
         data["algorithms"][alg] = {"per_seed": dict(zip(map(str, done), accs))}
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Per seed, CAPO - GRPO on the same held-out items (paired bootstrap 95% interval):", ""]
-    diffs, paired = [], []
-    for s in seeds:
-        a, b = correct["capo"].get(s), correct["grpo"].get(s)
-        if a is not None and b is not None and len(a) == len(b):
-            d, lo, hi = paired_ci(a, b, seed=s)
-            diffs.append(d)
-            paired.append([int(x) - int(y) for x, y in zip(a, b, strict=True)])
-            lines.append(f"- seed {s}: {100 * d:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]")
-    if diffs:
-        lo, hi = hierarchical_ci(paired)
-        lines.append(f"- mean over {len(diffs)} seeds: {100 * statistics.fmean(diffs):+.1f} points "
-                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] (95% interval resampling seeds, then items)")
-        data["difference_ci95"] = [lo, hi]
+    more, diffs, ci = paired_differences(correct["capo"], correct["grpo"], seeds)
+    lines += ["", "Per seed, CAPO - GRPO on the same held-out items (paired bootstrap 95% interval):", "", *more]
+    if ci:
+        data["difference_ci95"] = list(ci)
     data["differences"] = diffs
-    if baseline is not None:
-        more, data["capo_vs_baseline"] = compare_capo(out, baseline, seeds)
-        lines += more
+    if baseline is not None:  # another credit setting's CAPO runs, same seeds and items
+        theirs = {s: _correct(baseline / f"capo-seed{s}") for s in seeds}
+        more, diffs, ci = paired_differences(correct["capo"], theirs, seeds)
+        lines += ["", f"Per seed, CAPO here - CAPO of {baseline} on the same held-out items (paired bootstrap "
+                  "95% interval):", "", *more]
+        data["capo_vs_baseline"] = {"baseline": str(baseline), "differences": diffs,
+                                    **({"difference_ci95": list(ci)} if ci else {})}
     lines += ["", "Per run, held-out accuracy before and after training (the same 100 items; paired bootstrap "
               "95% interval of the change; wall time of the whole `capo train` run). Informative steps: "
               "optimizer steps with a non-zero gradient (the rest had every advantage 0: all-wrong or "

@@ -171,11 +171,9 @@ def trailing_tokens_join_last_step(token_steps: Sequence[int]) -> list[int]:
     writing an answer (docs/results/real-model-pg-all).
     """
     out = list(token_steps)
-    last = next((s for s in reversed(out) if s != OUTSIDE), OUTSIDE)
-    for k in range(len(out) - 1, -1, -1):
-        if out[k] != OUTSIDE:
-            break
-        out[k] = last
+    end = max((k for k, step in enumerate(out) if step != OUTSIDE), default=None)
+    if end is not None:
+        out[end + 1:] = [out[end]] * (len(out) - end - 1)
     return out
 
 

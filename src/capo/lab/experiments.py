@@ -143,8 +143,8 @@ def _noise(_: LabSettings) -> list[tuple[str, RunSpec]]:
 
 def _guards(_: LabSettings) -> list[tuple[str, RunSpec]]:
     """Each exploit guard (capo.credit) on top of separators=next, and the combination `capo train`
-    ships, under the oracle and under a judge that also flags correct steps (false flags are what
-    turned the separator leak into a collapse in `noise`)."""
+    shipped until 2026-12-02, under the oracle and under a judge that also flags correct steps
+    (false flags are what turned the separator leak into a collapse in `noise`)."""
     rows = [("GRPO-Rule", RunSpec("grpo"))]
     # the noisy judge first: an interrupted run then has the more telling half
     for judge, tag in (("noisy:ff=0.3,miss=0.3", "ff .3 miss .3"), ("oracle", "oracle")):
